@@ -1,0 +1,121 @@
+#pragma once
+// The configuration schema (DESIGN.md §4.3): one struct per TOML section, each
+// default written once, here. docs/config.md documents every key.
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/cidr.hpp"
+
+namespace posthorn::config {
+
+using seconds = std::chrono::seconds;
+namespace fs = std::filesystem;
+
+enum class listener_role { Mx, Submission, Submissions };
+
+struct listen_config {
+  std::string address = "127.0.0.1:2525";  // as written
+  host_port endpoint{"127.0.0.1", 2525};   // parsed
+  listener_role role = listener_role::Mx;
+};
+
+struct tls_config {
+  fs::path cert = "var/tls/cert.pem";
+  fs::path key = "var/tls/key.pem";
+  bool self_signed = false;
+};
+
+struct domains_config {
+  std::vector<std::string> local;  // lower-case, U-labels
+};
+
+struct accounts_config {
+  fs::path users_file = "users";
+  fs::path aliases_file = "aliases";
+  fs::path relocated_file;                // empty = none
+  std::string recipient_delimiter = "+";  // "user+tag" -> "user"; "" = off
+};
+
+struct mailbox_config {
+  fs::path maildir_root = "var/mail";
+};
+
+struct relay_config {
+  std::vector<cidr> trusted_networks;  // default 127.0.0.0/8 and ::1/128, set by the loader
+  std::string smarthost;               // "" = MX lookup
+  std::uint16_t outbound_port = 25;
+};
+
+struct dns_config {
+  std::vector<std::string> nameservers;  // [] = system resolver
+};
+
+struct queue_config {
+  std::vector<seconds> retry{std::chrono::minutes(5),  std::chrono::minutes(10),
+                             std::chrono::minutes(20), std::chrono::minutes(40),
+                             std::chrono::minutes(80), std::chrono::hours(2)};
+  seconds delay_warning = std::chrono::hours(4);  // 0 = never
+  seconds max_lifetime = std::chrono::hours(24 * 5);
+};
+
+struct limits_config {
+  std::uint64_t message_size = 35'000'000;  // octets after dot-unstuffing; 0 = no limit
+  std::uint32_t recipients = 1000;
+  std::uint32_t connections = 10000;
+  std::uint32_t connections_per_ip = 100;
+  seconds command_timeout = std::chrono::minutes(5);
+  seconds data_timeout = std::chrono::minutes(10);
+  std::uint32_t errors = 10;
+  std::uint64_t min_free_space = 100'000'000;  // below this, 452 4.3.1 before DATA
+};
+
+struct smtp_config {
+  bool vrfy = true;
+  bool expn = false;
+};
+
+struct config {
+  fs::path source;  // the file this was loaded from; relative paths below are already resolved
+  std::string hostname = "localhost";
+  fs::path state_dir = "var";
+  std::vector<listen_config> listen;
+  tls_config tls;
+  domains_config domains;
+  accounts_config accounts;
+  mailbox_config mailbox;
+  relay_config relay;
+  dns_config dns;
+  queue_config queue;
+  limits_config limits;
+  smtp_config smtp;
+
+  fs::path spool_dir() const { return state_dir / "spool"; }
+};
+
+// A mistake in a config file, located as precisely as the file allows.
+struct config_error {
+  std::string file;
+  std::size_t line = 0;  // 0 when unknown
+  std::string key;       // "limits.message_size"; empty when the whole file is at fault
+  std::string message;
+  std::string str() const;  // "posthorn.toml:12: limits.message_size: expected a size like \"35M\""
+};
+
+// Reads and validates a config file; relative paths are made relative to its folder.
+std::expected<config, config_error> load_file(const fs::path& path);
+// Same, from text (tests); `origin` names it in errors and anchors relative paths.
+std::expected<config, config_error> load_string(std::string_view text, const fs::path& origin);
+
+// "30s", "15m", "4h", "5d", "1h20m"; nullopt when malformed.
+std::optional<seconds> parse_duration(std::string_view text);
+// "35M", "10k", "1G", "1234": k, M, G are powers of 1000.
+std::optional<std::uint64_t> parse_size(std::string_view text);
+
+}  // namespace posthorn::config

@@ -1,0 +1,85 @@
+#pragma once
+// Who receives mail here: local domains, users, aliases (aliases(5) style) and
+// relocated users. Loaded from the files [accounts] names; immutable once loaded,
+// so a reload swaps in a new instance (shared_ptr) while sessions keep the old one.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/error.hpp"
+#include "config/config.hpp"
+#include "mail/address.hpp"
+
+namespace posthorn::policy {
+
+struct user {
+  mail::address address;  // as written in the users file (its spelling names the Maildir)
+  std::string hash;       // crypt(3) hash; "" for an account that cannot log in
+};
+
+// What an address given in RCPT TO / VRFY is, before expansion.
+enum class recipient_kind {
+  User,       // a local user
+  Alias,      // an alias or list in a local domain
+  Relocated,  // moved: 551 5.1.6 with `relocated_to`
+  Unknown,    // local domain, no such user: 550 5.1.1
+  Remote,     // not one of our domains
+};
+
+struct lookup {
+  recipient_kind kind = recipient_kind::Unknown;
+  mail::address canonical;   // User: the user's address; Alias: the alias; else the input
+  std::string relocated_to;  // Relocated only
+};
+
+// One final destination of an expanded recipient.
+struct target {
+  enum class kind { Local, Remote, Unknown };
+  kind k = kind::Local;
+  mail::address address;  // Local: the user's address as in the users file
+};
+
+struct expansion {
+  std::vector<target> targets;  // deduplicated, in file order
+  bool loop = false;            // an alias cycle was met (its members still expanded once)
+};
+
+class accounts {
+ public:
+  // Reads users_file, aliases_file and relocated_file (missing files = empty, except
+  // when a path is set explicitly and unreadable: error naming file and line).
+  static std::expected<std::shared_ptr<const accounts>, config::config_error> load(
+      const config::config& cfg);
+  // For tests: the contents given as text.
+  static std::expected<std::shared_ptr<const accounts>, config::config_error> from_text(
+      std::vector<std::string> local_domains, std::string_view users, std::string_view aliases,
+      std::string_view relocated, std::string recipient_delimiter = "+");
+
+  bool is_local_domain(std::string_view domain) const;
+  // Classifies an address; "user+tag" falls back to "user" when "user+tag" itself is unknown.
+  lookup find(const mail::address& a) const;
+  // Expands aliases recursively to final targets (users, remote addresses, unknowns).
+  expansion expand(const mail::address& a) const;
+  // Direct members of an alias (EXPN); empty when `a` is not an alias.
+  std::vector<mail::address> members(const mail::address& a) const;
+  // VRFY/EXPN with a bare local part or partial name: every match among users and aliases
+  // of every local domain (more than one = ambiguous, 553 5.1.4).
+  std::vector<mail::address> match_name(std::string_view name) const;
+  const user* find_user(const mail::address& a) const;
+  const std::vector<user>& users() const { return users_; }
+  const std::vector<std::string>& local_domains() const { return domains_; }
+
+ private:
+  std::vector<std::string> domains_;
+  std::vector<user> users_;
+  std::string delimiter_;
+  std::unordered_map<std::string, std::size_t> user_index_;  // "local@domain" lower-cased
+  std::unordered_map<std::string, std::vector<std::string>> aliases_;  // key: lower-cased
+  std::unordered_map<std::string, std::string> relocated_;
+};
+
+}  // namespace posthorn::policy
