@@ -57,8 +57,12 @@ class line_reader {
   std::size_t buffered() const { return buf_.size(); }
 
  private:
+  void append(std::string_view text);
+  line finish(bool bare_lf);
+
   std::size_t limit_;
-  std::string buf_;
+  std::string buf_;   // the line being framed, at most limit - 2 octets
+  std::string line_;  // the text of the line last returned
   bool overflow_ = false;
   bool last_was_cr_ = false;
   bool saw_bare_cr_ = false;

@@ -32,14 +32,29 @@ class data_reader {
   void reset(std::uint64_t limit);
 
  private:
+  // Where the reader stands in the octet stream (RFC 5321 §4.5.2).
+  enum class at : std::uint8_t {
+    LineStart,  // just after CRLF (or at the very start): a '.' here is special
+    Middle,     // inside a line
+    Cr,         // a CR held back until the next octet shows whether it ends the line
+    Dot,        // a '.' at a line start, held back
+    DotCr,      // CRLF "." CR seen: an LF now ends the data
+    Done,       // CRLF.CRLF consumed
+  };
+
+  void emit(std::string_view octets, std::string& out);
+  void end_line(std::string& out);
+  void track_header(std::string_view octets);
+
   std::uint64_t limit_;
   std::uint64_t size_ = 0;
   bool bare_ = false;
   unsigned received_ = 0;
   bool in_headers_ = true;
-  // line-state machine (private to the implementation)
-  int state_ = 0;
-  std::string header_start_;  // first octets of the current header line
+  at state_ = at::LineStart;
+  bool line_empty_ = true;    // nothing but the line end on the current line so far
+  bool name_open_ = true;     // still reading the current header line's field name
+  std::string header_start_;  // first octets of the current header line (bounded)
 };
 
 }  // namespace posthorn::smtp
