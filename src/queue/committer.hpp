@@ -21,8 +21,10 @@ class committer {
   explicit committer(spool& s);
   ~committer();  // stops after committing what is pending
 
-  // Thread-safe, never blocks. `env` must stay alive until `done` runs.
+  // Thread-safe, never blocks. `env` must stay alive until `done` runs. After stop(),
+  // `done` runs at once on the caller's thread with a temporary 4.3.0 error.
   void submit(envelope* env, message_writer&& body, done_fn done);
+  // Commits what is pending, then ends the thread. Idempotent.
   void stop();
 
  private:

@@ -6,7 +6,10 @@
 //   incoming/  files being received or committed (never acknowledged)
 //   active/    committed queue files, one per message, named by queue id
 //   status/    per-recipient delivery state of partly delivered messages
+//   corrupt/   committed files that failed their checks at recover(), kept for the
+//              administrator (like Postfix's corrupt queue), never read again
 //
+// The file formats are in docs/queue-format.md.
 // All functions here may block on disk I/O: call them off the event loop, except
 // where a comment says otherwise.
 
@@ -48,7 +51,9 @@ class message_writer {
   std::string mem_;
   std::size_t limit_ = 0;
   std::uint64_t size_ = 0;
-  std::uint64_t spilled_ = 0;
+  std::uint64_t spilled_ = 0;  // octets in the file after its header
+  std::uint32_t crc_ = 0;      // CRC-32C of the spilled octets
+  bool failed_ = false;        // a spill failed: the file is unusable, commit must fail
 };
 
 // Read access to a committed message's octets (CRLF line ends, as received, with our
@@ -85,8 +90,10 @@ class spool {
   };
   std::vector<result<void>> commit_batch(std::vector<commit_item>& items);
 
-  // Blocking. At start: removes incomplete files (incoming/, torn or bad checksums)
-  // and returns the envelopes of complete messages with their recipients' state.
+  // Blocking. At start: removes incomplete files (incoming/, stale status temporaries),
+  // moves torn or corrupt queue files out of active/ into corrupt/, removes status
+  // files without a message, and returns the envelopes of complete messages with their
+  // recipients' state, oldest id first. Fails only on I/O errors.
   result<std::vector<envelope>> recover();
 
   // Blocking. The message octets of a committed message.
@@ -106,8 +113,11 @@ class spool {
 
  private:
   explicit spool(fs::path dir);
+  // Writes and fdatasyncs one queue file in incoming/; returns its path. On failure
+  // nothing is left behind.
+  result<fs::path> stage(envelope& env, message_writer& body);
   fs::path dir_;
-  std::uint64_t counter_ = 0;
+  std::string pid_tag_;  // two id characters from the process id (ids across processes)
 };
 
 }  // namespace posthorn::queue

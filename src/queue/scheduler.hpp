@@ -1,0 +1,73 @@
+#pragma once
+// When to try what (STYLE.md 7): a due-time heap of queued messages and a pool of
+// delivery workers. Acceptance never waits on it, and it never scans the spool: a
+// message enters by submit() (after commit, or at recovery) and leaves when every
+// recipient is done.
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "queue/envelope.hpp"
+#include "queue/spool.hpp"
+
+namespace posthorn::queue {
+
+class scheduler {
+ public:
+  // Attempts the recipients it can (blocking, on a worker thread) and records each
+  // one's outcome in the envelope: Delivered, Failed, or Deferred with last_reply.
+  using deliver_fn = std::function<void(envelope& env, const message_reader& message)>;
+  using clock_fn = std::function<std::int64_t()>;  // unix seconds
+
+  scheduler(spool& s, config::queue_config cfg, deliver_fn deliver, unsigned workers,
+            clock_fn now);
+  ~scheduler();
+
+  // Thread-safe, never blocks: the message is due at once (or at its recipients'
+  // next_attempt when recovered).
+  void submit(envelope env);
+  // Stops the workers after the attempts under way.
+  void stop();
+
+  // Messages known to the scheduler (queued or being attempted).
+  std::size_t size() const;
+
+  // The wait before attempt number `attempts + 1` (RFC 5321 §4.5.4.1: the last
+  // interval repeats).
+  static std::int64_t retry_delay(const config::queue_config& cfg, std::uint32_t attempts);
+
+ private:
+  struct due_item {
+    std::int64_t due;
+    std::uint64_t seq;
+    std::string id;
+    bool operator>(const due_item& o) const {
+      return due != o.due ? due > o.due : seq > o.seq;
+    }
+  };
+  void run();
+  void attempt(envelope& env);
+  void schedule_locked(std::int64_t due, const std::string& id);
+
+  spool& spool_;
+  config::queue_config cfg_;
+  deliver_fn deliver_;
+  clock_fn now_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::priority_queue<due_item, std::vector<due_item>, std::greater<>> heap_;
+  std::unordered_map<std::string, std::unique_ptr<envelope>> messages_;
+  std::uint64_t seq_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace posthorn::queue
