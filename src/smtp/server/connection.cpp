@@ -1,0 +1,233 @@
+// One coroutine per SMTP connection: the only place where the session meets the
+// socket, the clock, the committer and the blocking thread pool.
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <ctime>
+
+#include "smtp/server/listener.hpp"
+#include "smtp/server/session.hpp"
+
+namespace posthorn::smtp {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
+
+// The session's window onto the spool; every call here is cheap and non-blocking.
+class spool_env final : public session_env {
+ public:
+  explicit spool_env(queue::spool& s) : spool_(s) {}
+  std::string new_queue_id() override { return spool_.new_id(); }
+  queue::message_writer begin_message(const std::string& id) override {
+    return spool_.begin(id);
+  }
+  std::uint64_t free_space() override { return spool_.free_space(); }
+  std::int64_t now() override { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+ private:
+  queue::spool& spool_;
+};
+
+// Runs `f` on the blocking pool and resumes on the caller's executor.
+template <class F>
+awaitable<std::invoke_result_t<F>> run_blocking(asio::thread_pool& pool, F f) {
+  using R = std::invoke_result_t<F>;
+  co_return co_await asio::co_spawn(
+      pool, [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); }, asio::use_awaitable);
+}
+
+// Hands a message to the group committer and waits for its flush.
+awaitable<result<void>> commit_async(queue::committer& c, queue::envelope* env,
+                                     queue::message_writer body) {
+  auto ex = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(result<void>)>(
+      [&c, env, &body, ex](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        c.submit(env, std::move(body), [h, ex](result<void> r) {
+          asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+std::string peer_ip(const tcp::socket& sock) {
+  boost::system::error_code ec;
+  auto ep = sock.remote_endpoint(ec);
+  if (ec) {
+    return "unknown";
+  }
+  auto a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
+  }
+  return a.to_string();
+}
+
+bool is_trusted(const config::config& cfg, const std::string& ip) {
+  auto a = ip_address::parse(ip);
+  if (!a) {
+    return false;
+  }
+  for (const cidr& n : cfg.relay.trusted_networks) {
+    if (n.contains(*a)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+awaitable<void> run_connection(tcp::socket sock, server_context& ctx,
+                               config::listen_config where) {
+  const config::config& cfg = *ctx.cfg;
+  std::string ip = peer_ip(sock);
+  bool admitted = ctx.limits.acquire(ip);
+  spool_env env_api(ctx.spool);
+  session s(session_settings::from(cfg, where), ctx.accounts, env_api,
+            peer_info{ip, "unknown", is_trusted(cfg, ip)});
+  if (admitted) {
+    spdlog::info("event=connect client=[{}] listener={}", ip, where.address);
+    s.greet();
+  } else {
+    spdlog::warn("event=reject client=[{}] reason=\"too many connections\"", ip);
+    s.refuse(make_reply(421, "4.7.0", cfg.hostname + " Error: too many connections"));
+  }
+
+  boost::system::error_code ec;
+  sock.set_option(tcp::no_delay(true), ec);
+  sock.non_blocking(true, ec);
+  asio::steady_timer timer(sock.get_executor());
+
+  // Writes the pending replies; false when the client is gone or stopped reading.
+  auto write_out = [&]() -> awaitable<bool> {
+    if (s.output().empty()) {
+      co_return true;
+    }
+    timer.expires_after(cfg.limits.command_timeout);
+    auto r = co_await (asio::async_write(sock, asio::buffer(s.output()), k_tuple) ||
+                       timer.async_wait(k_tuple));
+    if (r.index() != 0 || std::get<0>(std::get<0>(r))) {
+      co_return false;
+    }
+    s.output().clear();
+    if (s.output().capacity() > 64 * 1024) {
+      s.output().shrink_to_fit();
+    }
+    co_return true;
+  };
+
+  std::string pending;  // input the session has not consumed yet
+  auto feed_pending = [&]() {
+    std::string_view v = pending;
+    action a = s.feed(v);
+    pending.erase(0, pending.size() - v.size());
+    return a;
+  };
+
+  action a = s.closing() ? action::Close : action::Read;
+  while (true) {
+    if (a == action::Close) {
+      co_await write_out();
+      break;
+    }
+    if (a == action::Flush) {
+      if (!co_await write_out()) {
+        break;
+      }
+      a = feed_pending();
+      continue;
+    }
+    if (a == action::Spill) {
+      auto r = co_await run_blocking(ctx.blocking, [&s] { return s.message().spill(); });
+      s.spill_done(std::move(r));
+      a = feed_pending();
+      continue;
+    }
+    if (a == action::Commit) {
+      queue::envelope& env = s.envelope();
+      auto r = co_await commit_async(ctx.committer, &env, std::move(s.message()));
+      if (r) {
+        spdlog::info("id={} event=queued from=<{}> nrcpt={} size={} client=[{}]", env.id,
+                     env.sender.str(), env.recipients.size(), env.size, ip);
+        ctx.scheduler.submit(env);
+      } else {
+        spdlog::error("id={} event=commit-failed reason=\"{}\"", env.id, r.error().message);
+      }
+      s.commit_done(std::move(r));
+      a = feed_pending();
+      continue;
+    }
+    // action::Read: all input consumed. Flush replies when the client's input runs
+    // dry (RFC 2920 §3.2), then wait for more.
+    if (!co_await write_out()) {
+      break;
+    }
+    timer.expires_after(s.mode() == input_mode::Data ? cfg.limits.data_timeout
+                                                     : cfg.limits.command_timeout);
+    auto w = co_await (sock.async_wait(tcp::socket::wait_read, k_tuple) ||
+                       timer.async_wait(k_tuple));
+    if (w.index() == 1) {
+      s.timeout();
+      a = action::Close;
+      continue;
+    }
+    if (std::get<0>(std::get<0>(w))) {
+      break;
+    }
+    // The read buffer exists only while reading, so idle connections hold none.
+    static thread_local std::array<char, 64 * 1024> buf;
+    std::size_t n = sock.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      a = action::Read;
+      continue;
+    }
+    if (ec || n == 0) {
+      break;
+    }
+    std::string_view v(buf.data(), n);
+    a = s.feed(v);
+    // Keep the rest before suspending: the thread-local buffer is not ours then.
+    pending.assign(v);
+  }
+  sock.shutdown(tcp::socket::shutdown_both, ec);
+  sock.close(ec);
+  if (admitted) {
+    const auto& st = s.stats();
+    ctx.limits.release(ip);
+    spdlog::info("event=disconnect client=[{}] commands={} errors={} messages={}", ip,
+                 st.commands, st.errors, st.messages);
+  }
+}
+
+}  // namespace
+
+void spawn_connection(tcp::socket socket, server_context& ctx, const config::listen_config& where) {
+  auto ex = socket.get_executor();
+  asio::co_spawn(ex, run_connection(std::move(socket), ctx, where),
+                 [](std::exception_ptr e) {
+                   if (!e) {
+                     return;
+                   }
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const std::exception& ex) {
+                     spdlog::error("connection ended by an exception: {}", ex.what());
+                   }
+                 });
+}
+
+}  // namespace posthorn::smtp

@@ -1,0 +1,73 @@
+#pragma once
+// The network side of the SMTP server: listeners accept connections and run one
+// coroutine per connection around a sans-I/O smtp::session (DESIGN.md §1).
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "config/config.hpp"
+#include "policy/accounts.hpp"
+#include "queue/committer.hpp"
+#include "queue/scheduler.hpp"
+#include "queue/spool.hpp"
+
+namespace posthorn::smtp {
+
+// Connection counts for [limits] connections and connections_per_ip.
+class connection_limits {
+ public:
+  connection_limits(std::uint32_t total, std::uint32_t per_ip) : total_(total), per_ip_(per_ip) {}
+  // False (and nothing counted) when either limit is reached.
+  bool acquire(const std::string& ip);
+  void release(const std::string& ip);
+  std::uint32_t active() const { return active_.load(); }
+
+ private:
+  std::uint32_t total_, per_ip_;
+  std::atomic<std::uint32_t> active_{0};
+  std::mutex mu_;
+  std::unordered_map<std::string, std::uint32_t> by_ip_;
+};
+
+// What every connection shares. Lives as long as the listeners.
+struct server_context {
+  std::shared_ptr<const config::config> cfg;
+  std::shared_ptr<const policy::accounts> accounts;
+  queue::spool& spool;
+  queue::committer& committer;
+  queue::scheduler& scheduler;
+  boost::asio::thread_pool& blocking;  // fsync, file I/O, crypt: never the event loop
+  connection_limits limits;
+  std::atomic<bool> stopping{false};
+};
+
+class listener {
+ public:
+  listener(boost::asio::io_context& io, server_context& ctx, config::listen_config where);
+  // Binds and listens; errors name the address.
+  result<void> open();
+  // Starts accepting on the io_context.
+  void start();
+  void close();
+  std::uint16_t port() const;
+
+ private:
+  boost::asio::io_context& io_;
+  server_context& ctx_;
+  config::listen_config where_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+};
+
+// Runs one SMTP connection to its end (connection.cpp).
+void spawn_connection(boost::asio::ip::tcp::socket socket, server_context& ctx,
+                      const config::listen_config& where);
+
+}  // namespace posthorn::smtp

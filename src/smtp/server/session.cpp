@@ -1,0 +1,329 @@
+#include "smtp/server/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+
+#include "smtp/server/session_util.hpp"
+
+namespace posthorn::smtp {
+
+using detail::starts_with_ci;
+using detail::trim;
+
+namespace {
+
+const char* phase_name(phase p) {
+  switch (p) {
+    case phase::Connected: return "connected";
+    case phase::Greeted: return "greeted";
+    case phase::Mail: return "mail";
+    case phase::Rcpt: return "rcpt";
+  }
+  return "?";
+}
+
+// A first line like this is a web client or proxy probe, never SMTP.
+bool looks_like_http(std::string_view line) {
+  static constexpr std::array<std::string_view, 7> k_prefixes = {
+      "GET ", "POST ", "CONNECT ", "HOST:", "HEAD ", "PUT ", "OPTIONS "};
+  return std::any_of(k_prefixes.begin(), k_prefixes.end(),
+                     [&](std::string_view p) { return starts_with_ci(line, p); });
+}
+
+}  // namespace
+
+session_settings session_settings::from(const config::config& cfg,
+                                        const config::listen_config& l) {
+  session_settings s;
+  s.hostname = cfg.hostname;
+  s.message_size = cfg.limits.message_size;
+  s.max_recipients = cfg.limits.recipients;
+  s.max_errors = cfg.limits.errors;
+  s.min_free_space = cfg.limits.min_free_space;
+  s.vrfy = cfg.smtp.vrfy;
+  s.expn = cfg.smtp.expn;
+  s.role = l.role;
+  return s;
+}
+
+session::session(session_settings settings, std::shared_ptr<const policy::accounts> accounts,
+                 session_env& env, peer_info peer)
+    : settings_(std::move(settings)),
+      accounts_(std::move(accounts)),
+      env_api_(env),
+      peer_(std::move(peer)) {}
+
+void session::greet() {
+  send(reply{220, "", {settings_.hostname + " ESMTP posthorn"}});
+}
+
+void session::refuse(const reply& r) {
+  send(r);
+  mode_ = input_mode::Closed;
+}
+
+void session::enter_phase(phase p) {
+  if (p != phase_) {
+    spdlog::trace("smtp {}: {} -> {}", peer_.addr, phase_name(phase_), phase_name(p));
+    phase_ = p;
+  }
+}
+
+void session::reset_transaction() {
+  txn_ = transaction{};
+  writer_.discard();
+  env_ = queue::envelope{};
+  if (phase_ == phase::Mail || phase_ == phase::Rcpt) {
+    enter_phase(phase::Greeted);
+  }
+}
+
+void session::send(const reply& r) { r.render(out_); }
+
+void session::reply_with(int code, std::string_view enhanced, std::string_view text) {
+  send(make_reply(code, enhanced, text));
+}
+
+void session::error_reply(int code, std::string_view enhanced, std::string_view text) {
+  reply_with(code, enhanced, text);
+  ++stats_.errors;
+  check_limits();
+}
+
+// RFC 5321 §4.3.2 lets a server close after too many errors; 421 says why.
+bool session::check_limits() {
+  if (settings_.max_errors != 0 && stats_.errors >= settings_.max_errors &&
+      mode_ != input_mode::Closed) {
+    reply_with(421, "4.7.0", settings_.hostname + " Error: too many errors");
+    mode_ = input_mode::Closed;
+    return false;
+  }
+  return true;
+}
+
+action session::feed(std::string_view& in) {
+  while (true) {
+    if (mode_ == input_mode::Closed) {
+      return action::Close;
+    }
+    if (spill_pending_) {
+      return action::Spill;
+    }
+    if (out_.size() >= 16 * 1024) {
+      return action::Flush;
+    }
+    if (in.empty()) {
+      return action::Read;
+    }
+    action a = mode_ == input_mode::Data ? feed_data(in) : feed_command(in);
+    if (a != action::Read) {
+      return a;
+    }
+  }
+}
+
+action session::feed_command(std::string_view& in) {
+  std::optional<line> l = lines_.feed(in);
+  if (!l) {
+    return action::Read;
+  }
+  ++stats_.commands;
+  bool first = first_line_;
+  first_line_ = false;
+  if (first && looks_like_http(l->text)) {
+    reply_with(554, "5.7.0", "Error: this is an SMTP server, not a web server");
+    mode_ = input_mode::Closed;
+    return action::Close;
+  }
+  // RFC 5321 §4.5.3.1.4: a command line is at most 512 octets with CRLF.
+  if (l->too_long) {
+    error_reply(500, "5.5.2", "Error: command line too long");
+    return action::Read;
+  }
+  // §2.3.8: only CRLF ends a line; never act on a line with a bare CR or LF.
+  if (l->bare_lf) {
+    error_reply(500, "5.5.2", "Error: bare <LF> received; lines must end with <CR><LF>");
+    return action::Read;
+  }
+  if (l->bare_cr) {
+    error_reply(500, "5.5.2", "Error: bare <CR> received; lines must end with <CR><LF>");
+    return action::Read;
+  }
+  dispatch(parse_command(l->text));
+  if (mode_ == input_mode::Closed) {
+    return action::Close;
+  }
+  return action::Read;
+}
+
+void session::dispatch(const command& c) {
+  const handler_entry* e = find_entry(c.v);
+  if (e == nullptr) {
+    error_reply(500, "5.5.2", "Error: command not recognized");
+    return;
+  }
+  (this->*(e->fn))(c);
+}
+
+bool session::greeted_check() {
+  if (phase_ == phase::Connected) {
+    error_reply(503, "5.5.1", "Error: send HELO/EHLO first");
+    return false;
+  }
+  return true;
+}
+
+void session::on_helo(const command& c) {
+  std::string_view arg = trim(c.arg);
+  if (arg.empty()) {
+    error_reply(501, "5.5.4", "Syntax: HELO hostname");
+    return;
+  }
+  reset_transaction();
+  helo_ = std::string(arg.substr(0, arg.find(' ')));
+  esmtp_ = false;
+  enter_phase(phase::Greeted);
+  // RFC 2034 §3: HELO/EHLO replies carry no enhanced code (clients parse keywords).
+  send(reply{250, "", {settings_.hostname}});
+}
+
+void session::on_ehlo(const command& c) {
+  std::string_view arg = trim(c.arg);
+  if (arg.empty()) {
+    error_reply(501, "5.5.4", "Syntax: EHLO hostname");
+    return;
+  }
+  reset_transaction();
+  helo_ = std::string(arg.substr(0, arg.find(' ')));
+  esmtp_ = true;
+  enter_phase(phase::Greeted);
+  reply r{250, "", {settings_.hostname}};
+  r.lines.push_back("PIPELINING");
+  r.lines.push_back(settings_.message_size == 0 ? std::string("SIZE")
+                                                 : "SIZE " + std::to_string(settings_.message_size));
+  r.lines.push_back("8BITMIME");
+  r.lines.push_back("SMTPUTF8");
+  r.lines.push_back("ENHANCEDSTATUSCODES");
+  r.lines.push_back("HELP");
+  send(r);
+}
+
+void session::on_rset(const command& c) {
+  if (!trim(c.arg).empty()) {
+    error_reply(501, "5.5.4", "Syntax: RSET");
+    return;
+  }
+  reset_transaction();
+  reply_with(250, "2.0.0", "Ok");
+}
+
+void session::on_noop(const command&) { reply_with(250, "2.0.0", "Ok"); }
+
+void session::on_quit(const command&) {
+  send(reply{221, "", {settings_.hostname + " closing connection"}});
+  mode_ = input_mode::Closed;
+}
+
+void session::on_obsolete(const command& c) {
+  // RFC 5321 §4.5.3? lists SEND/SOML/SAML as obsolete; TURN is unsafe (RFC 2645).
+  error_reply(502, "5.5.1", std::string("Error: ") + std::string(verb_name(c.v)) +
+                                " is obsolete and not implemented");
+}
+
+void session::on_not_offered(const command& c) {
+  error_reply(502, "5.5.1",
+              std::string("Error: ") + std::string(verb_name(c.v)) + " not implemented");
+}
+
+// --- DATA -------------------------------------------------------------------------
+
+action session::feed_data(std::string_view& in) {
+  bool done = data_.feed(in, data_buf_);
+  // A refused message is still read to its end, but nothing more is kept.
+  if (data_.over_limit() || data_.bare_cr_or_lf()) {
+    data_buf_.clear();
+    writer_.discard();
+  } else if (!data_buf_.empty()) {
+    writer_.append(data_buf_);
+    data_buf_.clear();
+  }
+  if (done) {
+    finish_data();
+    return mode_ == input_mode::Closed ? action::Close
+                                       : (txn_.active && !env_.id.empty() ? action::Commit
+                                                                          : action::Read);
+  }
+  if (writer_.wants_spill()) {
+    spill_pending_ = true;
+    return action::Spill;
+  }
+  return action::Read;
+}
+
+void session::spill_done(result<void> r) {
+  spill_pending_ = false;
+  if (!r) {
+    // The disk failed under us: keep reading to the end of data, then answer 451.
+    spdlog::error("id={} spill failed: {}", txn_.id, r.error().message);
+    writer_.discard();
+    spill_failed_ = true;
+  }
+}
+
+void session::finish_data() {
+  mode_ = input_mode::Command;
+  lines_.reset();
+  if (data_.over_limit()) {
+    error_reply(552, "5.3.4", "Error: message size exceeds fixed limit");
+    reset_transaction();
+    return;
+  }
+  if (data_.bare_cr_or_lf()) {
+    // RFC 5321 §2.3.8: CR and LF only ever appear together; a message with a bare
+    // one is refused whole (SMTP smuggling defence).
+    error_reply(550, "5.6.0",
+                "Error: message contains bare <CR> or <LF>; lines must end with <CR><LF>");
+    reset_transaction();
+    return;
+  }
+  // Our own Received: counts too (RFC 5321 §6.3 loop detection).
+  if (data_.received_headers() + 1 > k_max_received) {
+    error_reply(554, "5.4.6", "Error: too many hops (mail loop?)");
+    reset_transaction();
+    return;
+  }
+  if (spill_failed_) {
+    spill_failed_ = false;
+    error_reply(451, "4.3.0", "Error: queue file write error");
+    reset_transaction();
+    return;
+  }
+  build_envelope();
+}
+
+void session::commit_done(result<void> r) {
+  if (r) {
+    ++stats_.messages;
+    reply_with(250, "2.0.0", "Ok: queued as " + env_.id);
+  } else {
+    reply_with(451, "4.3.0", "Error: queue file write error");
+  }
+  txn_ = transaction{};
+  env_ = queue::envelope{};
+  writer_ = queue::message_writer{};
+  enter_phase(phase::Greeted);
+}
+
+void session::timeout() {
+  reply_with(421, "4.4.2", settings_.hostname + " Error: timeout exceeded");
+  mode_ = input_mode::Closed;
+}
+
+void session::shutdown() {
+  reply_with(421, "4.3.2", settings_.hostname + " Service shutting down, closing connection");
+  mode_ = input_mode::Closed;
+}
+
+}  // namespace posthorn::smtp

@@ -1,0 +1,193 @@
+#pragma once
+// The server side of SMTP as a state machine without I/O (STYLE.md 1-4): bytes go in,
+// rendered replies and actions come out. The connection driver owns the socket, the
+// clock and the threads; this class decides what every byte means.
+//
+// Input mode (command / data / discarding) is kept apart from the transaction (the
+// envelope being built), which RSET, MAIL, HELO/EHLO and the end of DATA reset.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "policy/accounts.hpp"
+#include "queue/envelope.hpp"
+#include "queue/spool.hpp"
+#include "smtp/proto/command.hpp"
+#include "smtp/proto/data_reader.hpp"
+#include "smtp/proto/reply.hpp"
+
+namespace posthorn::smtp {
+
+// Per-listener settings, taken from the config once.
+struct session_settings {
+  std::string hostname = "localhost";
+  std::uint64_t message_size = 35'000'000;  // 0 = no limit
+  std::uint32_t max_recipients = 1000;
+  std::uint32_t max_errors = 10;
+  std::uint64_t min_free_space = 0;
+  bool vrfy = true;
+  bool expn = false;
+  config::listener_role role = config::listener_role::Mx;
+
+  static session_settings from(const config::config& cfg, const config::listen_config& l);
+};
+
+// What the session knows of the other end.
+struct peer_info {
+  std::string addr = "127.0.0.1";  // textual IP
+  std::string name = "unknown";    // reverse DNS name, "unknown" when none
+  bool trusted = false;            // in [relay] trusted_networks: may relay
+};
+
+// The services a session needs that touch the world; the driver supplies real
+// ones, tests supply doubles. None of these may block.
+class session_env {
+ public:
+  virtual ~session_env() = default;
+  virtual std::string new_queue_id() = 0;
+  virtual queue::message_writer begin_message(const std::string& id) = 0;
+  virtual std::uint64_t free_space() = 0;  // octets free in the spool
+  virtual std::int64_t now() = 0;           // unix seconds
+};
+
+// What the driver must do before feeding more input.
+enum class action {
+  Read,    // all input consumed: flush pending output, then read more
+  Flush,   // output is large: write it before going on
+  Spill,   // the message buffer is full: call message().spill() off the loop, then spill_done()
+  Commit,  // end of DATA accepted: commit envelope()+message(), then commit_done()
+  Close,   // write pending output, then close the connection
+};
+
+enum class input_mode { Command, Data, Closed };
+
+// The coarse SMTP state for sequencing (RFC 5321 §4.1.4).
+enum class phase { Connected, Greeted, Mail, Rcpt };
+
+class session {
+ public:
+  session(session_settings settings, std::shared_ptr<const policy::accounts> accounts,
+          session_env& env, peer_info peer);
+
+  // The 220 banner.
+  void greet();
+  // Refuses the connection up front (too many connections): 421 and Close.
+  void refuse(const reply& r);
+
+  // Consumes input from the front of `in` until it is empty or an action is due.
+  action feed(std::string_view& in);
+
+  // The driver's answers to Spill and Commit.
+  void spill_done(result<void> r);
+  void commit_done(result<void> r);
+  // The driver's timer fired without input: 421 4.4.2 and Close.
+  void timeout();
+  // The server is shutting down: 421 4.3.2 and Close.
+  void shutdown();
+
+  // Rendered replies not yet written; the driver writes and clears them.
+  std::string& output() { return out_; }
+  bool closing() const { return mode_ == input_mode::Closed; }
+  input_mode mode() const { return mode_; }
+  phase current_phase() const { return phase_; }
+
+  // Valid while a Spill or Commit action is pending.
+  queue::message_writer& message() { return writer_; }
+  queue::envelope& envelope() { return env_; }
+
+  // Counters for the disconnect log line.
+  struct counters {
+    std::uint32_t commands = 0, errors = 0, messages = 0, recipients_rejected = 0;
+  };
+  const counters& stats() const { return stats_; }
+
+ private:
+  using handler = void (session::*)(const command&);
+  // The command table (STYLE.md 3): verb, HELP text, handler. Sequence rules live in
+  // the handlers, each citing the RFC 5321 §4.1.4 rule it applies.
+  struct handler_entry {
+    verb v;
+    std::string_view help;
+    handler fn;
+  };
+  static const handler_entry* find_entry(verb v);
+
+  // One accepted RCPT TO, expanded at the end of DATA.
+  struct rcpt {
+    mail::address addr;
+    std::string orcpt;
+    bool local = true;
+  };
+
+  // The envelope being built (STYLE.md 4); reset by RSET, MAIL, HELO, EHLO, end of DATA.
+  struct transaction {
+    bool active = false;
+    mail::address sender;
+    std::vector<rcpt> rcpts;
+    queue::body_type body = queue::body_type::SevenBit;
+    bool smtputf8 = false;
+    std::optional<std::uint64_t> declared_size;
+    std::string id;
+    std::uint32_t rcpt_attempts = 0;
+  };
+
+  void enter_phase(phase p);
+  void reset_transaction();
+  void reply_with(int code, std::string_view enhanced, std::string_view text);
+  void send(const reply& r);
+  void error_reply(int code, std::string_view enhanced, std::string_view text);
+  bool check_limits();
+  action feed_command(std::string_view& in);
+  action feed_data(std::string_view& in);
+  void finish_data();
+  static constexpr unsigned k_max_received = 100;  // RFC 5321 §6.3 loop limit
+  void dispatch(const command& c);
+
+  void on_helo(const command& c);
+  void on_ehlo(const command& c);
+  void on_mail(const command& c);
+  void on_rcpt(const command& c);
+  void on_data(const command& c);
+  void on_rset(const command& c);
+  void on_noop(const command& c);
+  void on_quit(const command& c);
+  void on_help(const command& c);
+  void on_vrfy(const command& c);
+  void on_expn(const command& c);
+  void on_obsolete(const command& c);
+  void on_not_offered(const command& c);
+
+  bool greeted_check();
+  std::optional<mail::address> query_address(std::string_view arg, std::string_view verb);
+  std::string received_field() const;
+  std::string protocol_name() const;
+  void build_envelope();
+
+  session_settings settings_;
+  std::shared_ptr<const policy::accounts> accounts_;
+  session_env& env_api_;
+  peer_info peer_;
+
+  input_mode mode_ = input_mode::Command;
+  phase phase_ = phase::Connected;
+  bool esmtp_ = false;
+  bool first_line_ = true;
+  std::string helo_;
+  transaction txn_;
+  line_reader lines_{512};
+  data_reader data_;
+  std::string data_buf_;  // unstuffed octets on their way into writer_
+  queue::message_writer writer_;
+  queue::envelope env_;
+  std::string out_;
+  counters stats_;
+  bool spill_pending_ = false;
+  bool spill_failed_ = false;
+};
+
+}  // namespace posthorn::smtp

@@ -1,0 +1,447 @@
+// The session's envelope and information commands: MAIL, RCPT, DATA, HELP, VRFY,
+// EXPN, and the command table.
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "mail/received.hpp"
+#include "smtp/proto/params.hpp"
+#include "smtp/server/session.hpp"
+#include "smtp/server/session_util.hpp"
+
+namespace posthorn::smtp {
+
+using detail::starts_with_ci;
+using detail::trim;
+
+namespace {
+
+std::string bracketed(const mail::address& a) { return "<" + a.str() + ">"; }
+
+// What EHLO offers decides which parameters are known (RFC 5321 §4.1.1.11: 555).
+constexpr param_support k_supported{.size = true,
+                                    .eightbitmime = true,
+                                    .binarymime = false,
+                                    .smtputf8 = true,
+                                    .dsn = false,
+                                    .auth = false};
+
+}  // namespace
+
+// Everything but AUTH and STARTTLS (issue 3), BDAT and ETRN (later) is here.
+const session::handler_entry* session::find_entry(verb v) {
+  static const handler_entry k_table[] = {
+      {verb::Helo, "HELO <hostname>: identify yourself (SMTP)", &session::on_helo},
+      {verb::Ehlo, "EHLO <hostname>: identify yourself and list extensions", &session::on_ehlo},
+      {verb::Mail, "MAIL FROM:<sender> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]",
+       &session::on_mail},
+      {verb::Rcpt, "RCPT TO:<recipient>: add a recipient", &session::on_rcpt},
+      {verb::Data, "DATA: send the message, end it with <CRLF>.<CRLF>", &session::on_data},
+      {verb::Rset, "RSET: abandon the current transaction", &session::on_rset},
+      {verb::Noop, "NOOP: do nothing", &session::on_noop},
+      {verb::Quit, "QUIT: close the connection", &session::on_quit},
+      {verb::Help, "HELP [command]: this text", &session::on_help},
+      {verb::Vrfy, "VRFY <address>: verify an address", &session::on_vrfy},
+      {verb::Expn, "EXPN <list>: list the members of a mailing list", &session::on_expn},
+      {verb::Starttls, "", &session::on_not_offered},
+      {verb::Auth, "", &session::on_not_offered},
+      {verb::Bdat, "", &session::on_not_offered},
+      {verb::Etrn, "", &session::on_not_offered},
+      {verb::Send, "", &session::on_obsolete},
+      {verb::Soml, "", &session::on_obsolete},
+      {verb::Saml, "", &session::on_obsolete},
+      {verb::Turn, "", &session::on_obsolete},
+  };
+  for (const handler_entry& e : k_table) {
+    if (e.v == v) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+void session::on_mail(const command& c) {
+  // RFC 5321 §4.1.4: MAIL needs a prior HELO/EHLO and no transaction under way.
+  if (!greeted_check()) {
+    return;
+  }
+  if (txn_.active) {
+    error_reply(503, "5.5.1", "Error: nested MAIL command");
+    return;
+  }
+  std::string_view arg = c.arg;
+  if (!starts_with_ci(arg, "FROM:")) {
+    error_reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+    return;
+  }
+  // Many clients put a space after the colon; Postfix and others accept it.
+  arg = trim(arg.substr(5));
+  auto path = mail::parse_path(arg, /*allow_null=*/true, /*utf8=*/true);
+  if (!path) {
+    if (path.error() == mail::path_error::TooLong) {
+      error_reply(501, "5.5.4", "Error: sender address too long");
+    } else {
+      error_reply(501, "5.1.7", "Error: bad sender address syntax");
+    }
+    return;
+  }
+  if (!path->params.empty() && !esmtp_) {
+    error_reply(555, "5.5.4", "Error: parameters need EHLO");
+    return;
+  }
+  auto params = parse_mail_params(path->params, k_supported);
+  if (!params) {
+    error_reply(params.error().code(), params.error().enhanced(), params.error().text());
+    return;
+  }
+  if (params->size && settings_.message_size != 0 && *params->size > settings_.message_size) {
+    // RFC 1870 §6.1.
+    error_reply(552, "5.3.4", "Error: message size exceeds fixed maximum message size");
+    return;
+  }
+  if (path->addr.needs_utf8() && !params->smtputf8) {
+    // RFC 6531 §3.4.
+    error_reply(553, "5.6.7", "Error: UTF-8 address needs the SMTPUTF8 parameter");
+    return;
+  }
+  if (env_api_.free_space() < settings_.min_free_space + params->size.value_or(0)) {
+    error_reply(452, "4.3.1", "Error: insufficient system storage");
+    return;
+  }
+  txn_ = transaction{};
+  txn_.active = true;
+  txn_.sender = path->addr;
+  txn_.smtputf8 = params->smtputf8;
+  txn_.body = params->body == body_kind::EightBitMime ? queue::body_type::EightBitMime
+                                                       : queue::body_type::SevenBit;
+  txn_.declared_size = params->size;
+  enter_phase(phase::Mail);
+  reply_with(250, "2.1.0", "Ok");
+}
+
+void session::on_rcpt(const command& c) {
+  if (!greeted_check()) {
+    return;
+  }
+  if (!txn_.active) {
+    error_reply(503, "5.5.1", "Error: need MAIL command");
+    return;
+  }
+  std::string_view arg = c.arg;
+  if (!starts_with_ci(arg, "TO:")) {
+    error_reply(501, "5.5.4", "Syntax: RCPT TO:<address>");
+    return;
+  }
+  arg = trim(arg.substr(3));
+  ++txn_.rcpt_attempts;
+  mail::address addr;
+  std::string_view param_text;
+  if (auto pm = mail::parse_postmaster_path(arg); pm && !accounts_->local_domains().empty()) {
+    // RFC 5321 §4.1.1.3: "<Postmaster>" without a domain means ours.
+    addr = mail::address{"postmaster", accounts_->local_domains().front()};
+    param_text = *pm;
+  } else {
+    auto path = mail::parse_path(arg, /*allow_null=*/false, /*utf8=*/true);
+    if (!path) {
+      if (path.error() == mail::path_error::TooLong) {
+        error_reply(501, "5.5.4", "Error: recipient address too long");
+      } else {
+        error_reply(501, "5.1.3", "Error: bad recipient address syntax");
+      }
+      return;
+    }
+    addr = path->addr;
+    param_text = path->params;
+  }
+  if (!param_text.empty() && !esmtp_) {
+    error_reply(555, "5.5.4", "Error: parameters need EHLO");
+    return;
+  }
+  auto params = parse_rcpt_params(param_text, k_supported);
+  if (!params) {
+    error_reply(params.error().code(), params.error().enhanced(), params.error().text());
+    return;
+  }
+  if (addr.needs_utf8() && !txn_.smtputf8) {
+    error_reply(553, "5.6.7", "Error: UTF-8 address needs SMTPUTF8 on MAIL FROM");
+    return;
+  }
+  // RFC 5321 §4.5.3.1.8: 452 tells the client to send the rest in another transaction.
+  if (settings_.max_recipients != 0 && txn_.rcpts.size() >= settings_.max_recipients) {
+    ++stats_.recipients_rejected;
+    error_reply(452, "4.5.3", "Error: too many recipients");
+    return;
+  }
+  policy::lookup l = accounts_->find(addr);
+  std::string who = bracketed(addr);
+  bool local = true;
+  switch (l.kind) {
+    case policy::recipient_kind::User:
+    case policy::recipient_kind::Alias:
+      break;
+    case policy::recipient_kind::Unknown:
+      ++stats_.recipients_rejected;
+      error_reply(550, "5.1.1", who + ": Recipient address rejected: User unknown");
+      return;
+    case policy::recipient_kind::Relocated:
+      ++stats_.recipients_rejected;
+      error_reply(551, "5.1.6", who + ": User has moved; please try <" + l.relocated_to + ">");
+      return;
+    case policy::recipient_kind::Remote:
+      if (!peer_.trusted) {
+        ++stats_.recipients_rejected;
+        error_reply(550, "5.7.1", who + ": Relaying denied");
+        return;
+      }
+      local = false;
+      break;
+  }
+  std::string key = mail::address_key(addr);
+  bool duplicate = std::any_of(txn_.rcpts.begin(), txn_.rcpts.end(),
+                               [&](const rcpt& r) { return mail::address_key(r.addr) == key; });
+  if (!duplicate) {
+    txn_.rcpts.push_back(rcpt{addr, "", local});
+  }
+  enter_phase(phase::Rcpt);
+  reply_with(250, "2.1.5", "Ok");
+}
+
+void session::on_data(const command& c) {
+  if (!greeted_check()) {
+    return;
+  }
+  if (!txn_.active) {
+    error_reply(503, "5.5.1", "Error: need MAIL command");
+    return;
+  }
+  if (txn_.rcpts.empty()) {
+    // RFC 2920 §3.1: DATA after only failed RCPTs gets 554 (or 503).
+    if (txn_.rcpt_attempts > 0) {
+      error_reply(554, "5.5.1", "Error: no valid recipients");
+    } else {
+      error_reply(503, "5.5.1", "Error: need RCPT command");
+    }
+    return;
+  }
+  if (!trim(c.arg).empty()) {
+    error_reply(501, "5.5.4", "Syntax: DATA");
+    return;
+  }
+  if (env_api_.free_space() < settings_.min_free_space + txn_.declared_size.value_or(0)) {
+    error_reply(452, "4.3.1", "Error: insufficient system storage");
+    return;
+  }
+  txn_.id = env_api_.new_queue_id();
+  writer_ = env_api_.begin_message(txn_.id);
+  writer_.append(received_field());
+  data_.reset(settings_.message_size);
+  data_buf_.clear();
+  mode_ = input_mode::Data;
+  send(reply{354, "", {"End data with <CR><LF>.<CR><LF>"}});
+}
+
+std::string session::protocol_name() const {
+  // RFC 3848 and RFC 6531 §3.7.3 name the "with" protocols.
+  std::string p = esmtp_ ? "ESMTP" : "SMTP";
+  if (txn_.smtputf8) {
+    p = "UTF8SMTP";
+  }
+  return p;
+}
+
+std::string session::received_field() const {
+  mail::received_info info;
+  info.from_helo = helo_;
+  info.client_name = peer_.name;
+  info.client_addr = peer_.addr;
+  info.by_host = settings_.hostname;
+  info.protocol = protocol_name();
+  info.queue_id = txn_.id;
+  if (txn_.rcpts.size() == 1) {
+    info.for_rcpt = txn_.rcpts.front().addr.str();
+  }
+  info.when = env_api_.now();
+  return mail::received_header(info);
+}
+
+// Aliases are expanded once the message is accepted, with the accounts as they are
+// then; each final target keeps the address the client gave (Delivered-To, DSN).
+void session::build_envelope() {
+  env_ = queue::envelope{};
+  env_.id = txn_.id;
+  env_.sender = txn_.sender;
+  env_.arrival = env_api_.now();
+  env_.body = txn_.body;
+  env_.smtputf8 = txn_.smtputf8;
+  env_.client_addr = peer_.addr;
+  env_.client_name = peer_.name;
+  env_.helo = helo_;
+  env_.protocol = protocol_name();
+  std::unordered_set<std::string> seen;
+  auto add = [&](queue::recipient r) {
+    std::string key = (r.local ? "L" : "R") + mail::address_key(r.address);
+    if (seen.insert(key).second) {
+      env_.recipients.push_back(std::move(r));
+    }
+  };
+  for (const rcpt& r : txn_.rcpts) {
+    if (!r.local) {
+      add(queue::recipient{.address = r.addr, .original = r.addr, .orcpt = r.orcpt,
+                           .local = false});
+      continue;
+    }
+    policy::expansion exp = accounts_->expand(r.addr);
+    if (exp.loop) {
+      spdlog::warn("id={} alias loop while expanding <{}>", env_.id, r.addr.str());
+    }
+    for (const policy::target& t : exp.targets) {
+      queue::recipient q{.address = t.address, .original = r.addr, .orcpt = r.orcpt,
+                         .local = t.k == policy::target::kind::Local};
+      if (t.k == policy::target::kind::Unknown) {
+        q.status = queue::rcpt_status::Failed;
+        q.last_reply = "550 5.1.1 <" + t.address.str() + ">: User unknown";
+      }
+      add(std::move(q));
+    }
+  }
+}
+
+void session::on_help(const command& c) {
+  std::string_view topic = trim(c.arg);
+  if (topic.empty()) {
+    reply r{214, "2.0.0", {"posthorn commands:"}};
+    std::string verbs;
+    for (verb v : {verb::Helo, verb::Ehlo, verb::Mail, verb::Rcpt, verb::Data, verb::Rset,
+                   verb::Noop, verb::Quit, verb::Help, verb::Vrfy, verb::Expn}) {
+      verbs += (verbs.empty() ? "  " : " ") + std::string(verb_name(v));
+    }
+    r.lines.push_back(verbs);
+    r.lines.push_back("For more on a command: HELP <command>");
+    r.lines.push_back("End of HELP info");
+    send(r);
+    return;
+  }
+  command asked = parse_command(topic);
+  const handler_entry* e = find_entry(asked.v);
+  if (e == nullptr || e->help.empty()) {
+    error_reply(504, "5.5.4", "Error: no HELP for that topic");
+    return;
+  }
+  send(reply{214, "2.0.0", {std::string(e->help), "End of HELP info"}});
+}
+
+// Resolves a VRFY/EXPN argument to one address, or replies with why not.
+std::optional<mail::address> session::query_address(std::string_view arg, std::string_view verb) {
+  if (arg.empty()) {
+    error_reply(501, "5.5.4", "Syntax: " + std::string(verb) + " <address>");
+    return std::nullopt;
+  }
+  if (arg.find('@') != std::string_view::npos) {
+    auto a = mail::parse_address(arg, /*allow_brackets=*/true);
+    if (!a) {
+      error_reply(501, "5.1.3", "Error: bad address syntax");
+      return std::nullopt;
+    }
+    return a;
+  }
+  std::string_view name = arg;
+  if (name.size() >= 2 && name.front() == '<' && name.back() == '>') {
+    name = name.substr(1, name.size() - 2);
+  }
+  if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
+    name = name.substr(1, name.size() - 2);
+  }
+  std::vector<mail::address> matches = accounts_->match_name(name);
+  if (matches.empty()) {
+    error_reply(550, "5.1.1", "<" + std::string(name) + ">: User unknown");
+    return std::nullopt;
+  }
+  if (matches.size() > 1) {
+    // RFC 5321 §3.5.3: 553 for an ambiguous name, listing the candidates.
+    reply r{553, "5.1.4", {"Ambiguous; possibilities are:"}};
+    for (const mail::address& m : matches) {
+      r.lines.push_back(bracketed(m));
+    }
+    send(r);
+    ++stats_.errors;
+    check_limits();
+    return std::nullopt;
+  }
+  return matches.front();
+}
+
+void session::on_vrfy(const command& c) {
+  if (!settings_.vrfy) {
+    // RFC 5321 §3.5.3: 252 neither confirms nor denies an account.
+    reply_with(252, "2.1.5", "Cannot VRFY user, but will accept message and attempt delivery");
+    return;
+  }
+  auto a = query_address(trim(c.arg), "VRFY");
+  if (!a) {
+    return;
+  }
+  policy::lookup l = accounts_->find(*a);
+  switch (l.kind) {
+    case policy::recipient_kind::User:
+      reply_with(250, "2.1.5", bracketed(l.canonical));
+      return;
+    case policy::recipient_kind::Alias: {
+      policy::expansion exp = accounts_->expand(*a);
+      if (exp.targets.size() == 1 && exp.targets.front().k == policy::target::kind::Remote) {
+        reply_with(251, "2.1.5",
+                   "User not local; will forward to " + bracketed(exp.targets.front().address));
+      } else {
+        reply_with(250, "2.1.5", bracketed(l.canonical));
+      }
+      return;
+    }
+    case policy::recipient_kind::Relocated:
+      error_reply(551, "5.1.6", "User not local; please try <" + l.relocated_to + ">");
+      return;
+    case policy::recipient_kind::Unknown:
+      error_reply(550, "5.1.1", bracketed(*a) + ": User unknown");
+      return;
+    case policy::recipient_kind::Remote:
+      reply_with(252, "2.1.5", "Cannot VRFY remote user, but will attempt delivery");
+      return;
+  }
+}
+
+void session::on_expn(const command& c) {
+  if (!settings_.expn) {
+    error_reply(502, "5.5.1", "Error: EXPN is disabled");
+    return;
+  }
+  auto a = query_address(trim(c.arg), "EXPN");
+  if (!a) {
+    return;
+  }
+  policy::lookup l = accounts_->find(*a);
+  switch (l.kind) {
+    case policy::recipient_kind::Alias: {
+      reply r{250, "2.1.5", {}};
+      for (const mail::address& m : accounts_->members(*a)) {
+        r.lines.push_back(bracketed(m));
+      }
+      if (r.lines.empty()) {
+        r.lines.push_back(bracketed(l.canonical));
+      }
+      send(r);
+      return;
+    }
+    case policy::recipient_kind::User:
+      reply_with(250, "2.1.5", bracketed(l.canonical));
+      return;
+    case policy::recipient_kind::Relocated:
+      error_reply(551, "5.1.6", "User not local; please try <" + l.relocated_to + ">");
+      return;
+    case policy::recipient_kind::Unknown:
+    case policy::recipient_kind::Remote:
+      error_reply(550, "5.1.1", bracketed(*a) + ": no such user or mailing list here");
+      return;
+  }
+}
+
+}  // namespace posthorn::smtp
