@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <utility>
+
+#include "smtp/proto/line_end.hpp"
 
 namespace posthorn::smtp {
 namespace {
@@ -13,11 +14,11 @@ struct verb_entry {
 };
 
 constexpr std::array<verb_entry, 19> k_verbs{{
-    {"HELO", verb::Helo},       {"EHLO", verb::Ehlo}, {"MAIL", verb::Mail}, {"RCPT", verb::Rcpt},
-    {"DATA", verb::Data},       {"RSET", verb::Rset}, {"NOOP", verb::Noop}, {"QUIT", verb::Quit},
-    {"HELP", verb::Help},       {"VRFY", verb::Vrfy}, {"EXPN", verb::Expn}, {"STARTTLS", verb::Starttls},
-    {"AUTH", verb::Auth},       {"BDAT", verb::Bdat}, {"ETRN", verb::Etrn}, {"SEND", verb::Send},
-    {"SOML", verb::Soml},       {"SAML", verb::Saml}, {"TURN", verb::Turn},
+    {"HELO", verb::Helo}, {"EHLO", verb::Ehlo}, {"MAIL", verb::Mail}, {"RCPT", verb::Rcpt},
+    {"DATA", verb::Data}, {"RSET", verb::Rset}, {"NOOP", verb::Noop}, {"QUIT", verb::Quit},
+    {"HELP", verb::Help}, {"VRFY", verb::Vrfy}, {"EXPN", verb::Expn}, {"STARTTLS", verb::Starttls},
+    {"AUTH", verb::Auth}, {"BDAT", verb::Bdat}, {"ETRN", verb::Etrn}, {"SEND", verb::Send},
+    {"SOML", verb::Soml}, {"SAML", verb::Saml}, {"TURN", verb::Turn},
 }};
 
 char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
@@ -103,10 +104,7 @@ std::optional<line> line_reader::feed(std::string_view& in) {
       append("\r");
       continue;
     }
-    std::size_t i = 0;
-    while (i < in.size() && in[i] != '\r' && in[i] != '\n') {
-      ++i;
-    }
+    const std::size_t i = detail::find_cr_or_lf(in);
     append(in.substr(0, i));
     if (i == in.size()) {
       in.remove_prefix(i);

@@ -1,5 +1,7 @@
 #include "smtp/proto/data_reader.hpp"
 
+#include "smtp/proto/line_end.hpp"
+
 namespace posthorn::smtp {
 namespace {
 
@@ -72,8 +74,8 @@ void data_reader::emit(std::string_view octets, std::string& out) {
     out.append(octets);
   } else if (size_ < limit_) {
     const std::uint64_t room = limit_ - size_;
-    out.append(octets.substr(0, room < octets.size() ? static_cast<std::size_t>(room)
-                                                     : octets.size()));
+    out.append(
+        octets.substr(0, room < octets.size() ? static_cast<std::size_t>(room) : octets.size()));
   }
   size_ += octets.size();
 }
@@ -108,10 +110,7 @@ bool data_reader::feed(std::string_view& in, std::string& out) {
         }
         break;
       case at::Middle: {
-        std::size_t i = 0;
-        while (i < in.size() && in[i] != '\r' && in[i] != '\n') {
-          ++i;
-        }
+        const std::size_t i = detail::find_cr_or_lf(in);
         emit(in.substr(0, i), out);
         if (i == in.size()) {
           in.remove_prefix(i);

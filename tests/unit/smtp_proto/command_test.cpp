@@ -17,12 +17,12 @@ namespace {
 
 TEST(ParseCommand, EveryVerbInAnyCase) {
   const std::vector<std::pair<std::string, verb>> verbs = {
-      {"HELO", verb::Helo}, {"EHLO", verb::Ehlo},         {"MAIL", verb::Mail},
-      {"RCPT", verb::Rcpt}, {"DATA", verb::Data},         {"RSET", verb::Rset},
-      {"NOOP", verb::Noop}, {"QUIT", verb::Quit},         {"HELP", verb::Help},
-      {"VRFY", verb::Vrfy}, {"EXPN", verb::Expn},         {"STARTTLS", verb::Starttls},
-      {"AUTH", verb::Auth}, {"BDAT", verb::Bdat},         {"ETRN", verb::Etrn},
-      {"SEND", verb::Send}, {"SOML", verb::Soml},         {"SAML", verb::Saml},
+      {"HELO", verb::Helo}, {"EHLO", verb::Ehlo}, {"MAIL", verb::Mail},
+      {"RCPT", verb::Rcpt}, {"DATA", verb::Data}, {"RSET", verb::Rset},
+      {"NOOP", verb::Noop}, {"QUIT", verb::Quit}, {"HELP", verb::Help},
+      {"VRFY", verb::Vrfy}, {"EXPN", verb::Expn}, {"STARTTLS", verb::Starttls},
+      {"AUTH", verb::Auth}, {"BDAT", verb::Bdat}, {"ETRN", verb::Etrn},
+      {"SEND", verb::Send}, {"SOML", verb::Soml}, {"SAML", verb::Saml},
       {"TURN", verb::Turn},
   };
   for (const auto& [name, v] : verbs) {
@@ -185,8 +185,7 @@ TEST(LineReader, LinesAfterAnOverlongLineAreFramed) {
                 {std::string(510, 'z'), true, false, true},
                 {"QUIT"}});
   // A bare CR in the dropped part is still reported.
-  expect_lines(big + "\rq\r\nNOOP\r\n",
-               {{std::string(510, 'z'), false, true, true}, {"NOOP"}});
+  expect_lines(big + "\rq\r\nNOOP\r\n", {{std::string(510, 'z'), false, true, true}, {"NOOP"}});
   // A held-back CR at the boundary of the limit.
   const std::string edge(510, 'e');
   expect_lines(edge + "\r\r\n", {{edge, false, true, true}});

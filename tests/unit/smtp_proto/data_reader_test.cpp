@@ -134,8 +134,8 @@ TEST(DataReader, SmugglingSequencesNeverEndData) {
   // the smuggled command inside it; only the real CRLF.CRLF ends the data.
   const std::vector<std::pair<std::string, std::string>> sequences = {
       // sequence, what the message holds for it after unstuffing
-      {"\n.\n", "\n.\n"},       {"\r.\r", "\r.\r"},     {"\r\n.\n", "\r\n\n"},
-      {"\n.\r\n", "\n.\r\n"},   {"\r\n.\r", "\r\n\r"},  {"\r.\r\n", "\r.\r\n"},
+      {"\n.\n", "\n.\n"},         {"\r.\r", "\r.\r"},         {"\r\n.\n", "\r\n\n"},
+      {"\n.\r\n", "\n.\r\n"},     {"\r\n.\r", "\r\n\r"},      {"\r.\r\n", "\r.\r\n"},
       {"\n\n.\n\n", "\n\n.\n\n"}, {"\r\r.\r\r", "\r\r.\r\r"},
   };
   const std::string smuggled = "MAIL FROM:<evil@example.test>";
@@ -229,14 +229,14 @@ TEST(DataReader, ReceivedCountingStopsAtTheFirstEmptyLine) {
   EXPECT_FALSE(o.in_headers);
 
   // A line that only looks empty across a bare LF does not end the headers.
-  o = expect_data("A: b\r\n\n\r\nReceived: y\r\n.\r\n", "A: b\r\n\n\r\nReceived: y\r\n", true,
-                  "", true);
+  o = expect_data("A: b\r\n\n\r\nReceived: y\r\n.\r\n", "A: b\r\n\n\r\nReceived: y\r\n", true, "",
+                  true);
   EXPECT_EQ(o.received, 1u);
 
   // A long field name is not collected whole.
   const std::string long_name(5000, 'R');
-  o = expect_data(long_name + ": v\r\nReceived: z\r\n.\r\n",
-                  long_name + ": v\r\nReceived: z\r\n", true);
+  o = expect_data(long_name + ": v\r\nReceived: z\r\n.\r\n", long_name + ": v\r\nReceived: z\r\n",
+                  true);
   EXPECT_EQ(o.received, 1u);
 
   // The field name is read after unstuffing.
