@@ -1,1 +1,102 @@
-int main() { return 0; }
+// posthorn's command line (DESIGN.md §4.4): argument parsing and dispatch only; the
+// subcommands live in cli_*.cpp and serve.cpp.
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "app/cli_commands.hpp"
+#include "app/serve.hpp"
+
+namespace {
+
+// Kept equal to project(VERSION) in CMakeLists.txt.
+constexpr const char* k_version = "0.1.0";
+constexpr const char* k_default_config = "posthorn.toml";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace posthorn::app;
+
+  CLI::App app{"posthorn: a mail server (MTA)", "posthorn"};
+  app.set_version_flag("--version", std::string("posthorn ") + k_version);
+  app.require_subcommand(1);
+
+  std::string config_file = k_default_config;
+  std::string address;
+  serve_options serve_opts;
+
+  // Every subcommand takes -c; it is also accepted before the subcommand.
+  const auto add_config_option = [&](CLI::App* where) {
+    where->add_option("-c,--config", config_file, "config file")
+        ->capture_default_str()
+        ->type_name("FILE");
+  };
+  add_config_option(&app);
+  app.add_option("--log-level", serve_opts.log_level, "log level for serve")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  CLI::App* serve = app.add_subcommand(
+      "serve", "run in the foreground; logs to stderr; SIGTERM stops, SIGHUP reloads");
+  add_config_option(serve);
+  serve->fallthrough();  // `serve --log-level debug`
+
+  CLI::App* check = app.add_subcommand("check-config",
+                                       "validate the config; errors name the "
+                                       "file, line and key");
+  add_config_option(check);
+
+  CLI::App* user = app.add_subcommand("user", "manage the users file ([accounts] users_file)");
+  user->require_subcommand(1);
+  add_config_option(user);
+  struct user_subcommand {
+    const char* name;
+    const char* help;
+    user_action action;
+    CLI::App* app = nullptr;
+  };
+  user_subcommand user_subcommands[] = {
+      {"add", "add a user; password from stdin when it is not a terminal", user_action::Add},
+      {"passwd", "change a user's password; from stdin when it is not a terminal",
+       user_action::Passwd},
+      {"del", "delete a user", user_action::Del},
+      {"list", "list users, all or of one address or domain", user_action::List},
+  };
+  for (auto& sub : user_subcommands) {
+    sub.app = user->add_subcommand(sub.name, sub.help);
+    add_config_option(sub.app);
+    auto* opt = sub.app->add_option("address", address,
+                                    "the user's address, e.g. "
+                                    "alice@example.test");
+    if (sub.action == user_action::List) {
+      opt->description("only this address or domain");
+    } else {
+      opt->required();
+    }
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" with code 0; everything else is a usage error.
+    return app.exit(e) == 0 ? k_exit_ok : k_exit_usage;
+  }
+
+  if (serve->parsed()) {
+    const auto cfg = load_config_or_report(config_file);
+    if (!cfg) {
+      return k_exit_usage;
+    }
+    return run_serve(*cfg, serve_opts);
+  }
+  if (check->parsed()) {
+    return check_config(config_file);
+  }
+  for (const auto& sub : user_subcommands) {
+    if (sub.app->parsed()) {
+      return user_command(sub.action, config_file, address);
+    }
+  }
+  return k_exit_usage;
+}

@@ -1,0 +1,33 @@
+#pragma once
+// The command line's subcommands other than `serve` (DESIGN.md §4.4). Each returns the
+// process exit code; main.cpp only parses arguments and dispatches.
+
+#include <filesystem>
+#include <optional>
+#include <string_view>
+
+#include "config/config.hpp"
+
+namespace posthorn::app {
+
+// DESIGN.md §4.4 exit codes.
+inline constexpr int k_exit_ok = 0;
+inline constexpr int k_exit_failure = 1;  // runtime failure
+inline constexpr int k_exit_usage = 2;    // usage or config error
+
+// Loads the config file; on a mistake prints "file:line: key: message" to stderr and
+// returns nullopt (the caller exits with k_exit_usage).
+std::optional<config::config> load_config_or_report(const std::filesystem::path& file);
+
+// `check-config`: the config file and the users, aliases and relocated files it names.
+int check_config(const std::filesystem::path& file);
+
+enum class user_action { Add, Passwd, Del, List };
+
+// `user add|passwd|del ADDRESS` and `user list [ADDRESS|DOMAIN]` on [accounts] users_file.
+// add and passwd read the new password from stdin (one line) when it is not a terminal,
+// else prompt twice without echo.
+int user_command(user_action action, const std::filesystem::path& config_file,
+                 std::string_view address);
+
+}  // namespace posthorn::app
