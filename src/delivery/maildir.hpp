@@ -45,15 +45,24 @@ class maildir {
   void abort();
 
   // The folder for a mailbox address: root / lower(domain) / local part (unsafe
-  // characters such as '/' and a leading '.' made safe).
+  // characters such as '/' and a leading '.' made safe). In each part '%', '/', control
+  // octets and a leading '.' become %XX (upper-case hex). Empty when no safe name
+  // exists (empty part, or longer than a file name may be).
   fs::path mailbox_path(const mail::address& a) const;
 
  private:
+  struct written;
+  result<written> write_file(const fs::path& box, std::string_view headers);
+  result<void> link_file(const fs::path& box, const written& source);
+  std::string unique_name() const;
+
   fs::path root_;
   std::string hostname_;
+  std::string name_host_;  // hostname_ escaped for Maildir file names
   const queue::envelope* env_ = nullptr;
   std::vector<std::size_t> rcpts_;
   std::string_view message_;
+  std::string buffer_;  // one buffer for the CRLF -> LF conversion, reused
 };
 
 }  // namespace posthorn::delivery

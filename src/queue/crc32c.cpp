@@ -40,9 +40,9 @@ std::uint32_t update_portable(std::uint32_t c, const unsigned char* p, std::size
     std::memcpy(&hi, p + 4, 4);
     // The tables assume little-endian loads, as on every CPU this server targets.
     lo ^= c;
-    c = k_tables[7][lo & 0xFF] ^ k_tables[6][(lo >> 8) & 0xFF] ^
-        k_tables[5][(lo >> 16) & 0xFF] ^ k_tables[4][lo >> 24] ^ k_tables[3][hi & 0xFF] ^
-        k_tables[2][(hi >> 8) & 0xFF] ^ k_tables[1][(hi >> 16) & 0xFF] ^ k_tables[0][hi >> 24];
+    c = k_tables[7][lo & 0xFF] ^ k_tables[6][(lo >> 8) & 0xFF] ^ k_tables[5][(lo >> 16) & 0xFF] ^
+        k_tables[4][lo >> 24] ^ k_tables[3][hi & 0xFF] ^ k_tables[2][(hi >> 8) & 0xFF] ^
+        k_tables[1][(hi >> 16) & 0xFF] ^ k_tables[0][hi >> 24];
     p += 8;
     n -= 8;
   }

@@ -119,7 +119,7 @@ int make_dirs(const std::filesystem::path& dir, mode_t mode) {
   }
   int err = errno;
   if (err == EEXIST) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(dir.c_str(), &st) != 0) {
       return errno;
     }

@@ -1,6 +1,7 @@
 #include "queue/spool.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -14,8 +15,6 @@
 #include <cstdio>
 #include <unordered_set>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "queue/codec.hpp"
 #include "queue/crc32c.hpp"
@@ -48,8 +47,8 @@ error corrupt_error(std::string_view id) {
 
 bool valid_id(std::string_view id) {
   return !id.empty() && id.size() <= 64 && std::ranges::all_of(id, [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-         });
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  });
 }
 
 int open_new(const fs::path& p) {
@@ -98,8 +97,7 @@ class mapping {
 
 class mapped_message final : public message_reader {
  public:
-  mapped_message(mapping map, std::string_view message)
-      : map_(std::move(map)), message_(message) {}
+  mapped_message(mapping map, std::string_view message) : map_(std::move(map)), message_(message) {}
   std::uint64_t size() const override { return message_.size(); }
   std::string_view contents() const override { return message_; }
 
@@ -126,7 +124,7 @@ result<checked_file> read_checked(const fs::path& path, std::string_view id, boo
     }
     return fail(errno == ELOOP ? corrupt_error(id) : io_error("open", errno));
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
     return fail(io_error("stat", errno));
   }
@@ -175,7 +173,7 @@ result<void> merge_status(const fs::path& path, envelope& env) {
   if (!fd) {
     return errno == ENOENT || errno == ELOOP ? result<void>() : fail(io_error("open", errno));
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
     return fail(io_error("stat", errno));
   }
@@ -514,8 +512,7 @@ result<std::unique_ptr<message_reader>> spool::open_message(const std::string& i
   const std::string_view message =
       file->map.view().substr(file->layout.message_offset, file->layout.message_size);
   if (!message.empty()) {
-    ::madvise(const_cast<char*>(file->map.view().data()), file->map.view().size(),
-              MADV_SEQUENTIAL);
+    ::madvise(const_cast<char*>(file->map.view().data()), file->map.view().size(), MADV_SEQUENTIAL);
   }
   return std::unique_ptr<message_reader>(new mapped_message(std::move(file->map), message));
 }
@@ -586,7 +583,7 @@ result<void> spool::remove(const std::string& id) {
 }
 
 std::uint64_t spool::free_space() const {
-  struct statvfs st{};
+  struct statvfs st {};
   if (::statvfs(dir_.c_str(), &st) != 0) {
     return 0;  // unknown counts as full: refusing for now is safe, losing mail is not
   }

@@ -42,7 +42,8 @@ std::vector<std::string> names_in(const fs::path& dir) {
 std::string sample_message(std::size_t body_lines = 3) {
   std::string m =
       "Received: from client.example.net by mx.example.test with ESMTP id X\r\n"
-      "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\n";
+      "Subject: Gr\xc3\xbc\xc3\x9f"
+      "e\r\n\r\n";
   for (std::size_t i = 0; i < body_lines; ++i) {
     m += "line " + std::to_string(i) + "\r\n";
   }
@@ -69,7 +70,7 @@ class spool_test : public ::testing::Test {
 TEST_F(spool_test, open_creates_the_folders) {
   for (const char* sub : {"incoming", "active", "status", "corrupt"}) {
     EXPECT_TRUE(fs::is_directory(dir_ / sub)) << sub;
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::stat((dir_ / sub).c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0700u) << sub;
   }
@@ -101,7 +102,7 @@ TEST_F(spool_test, commit_then_recover_returns_every_field_and_the_message) {
 
 TEST_F(spool_test, queue_file_is_private_to_the_server) {
   envelope env = commit_one(*spool_, sample_message());
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((dir_ / "active" / env.id).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
@@ -241,8 +242,8 @@ TEST_F(spool_test, torn_and_damaged_files_are_taken_out_at_recover) {
   // Truncated at offsets across header, message, envelope and trailer.
   std::set<std::string> broken;
   for (const std::uint64_t cut :
-       {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{8}, std::uint64_t{15},
-        std::uint64_t{16}, std::uint64_t{17}, std::uint64_t{16 + message.size() / 2},
+       {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{8}, std::uint64_t{15}, std::uint64_t{16},
+        std::uint64_t{17}, std::uint64_t{16 + message.size() / 2},
         std::uint64_t{16 + message.size()}, trailer_at - 1, trailer_at, trailer_at + 20,
         full_size - 8, full_size - 1}) {
     envelope env = commit_one(*spool_, message);
