@@ -26,14 +26,8 @@ bool is_atext(unsigned char c) {
   if (is_alpha(c) || is_digit(c)) {
     return true;
   }
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '/': case '=': case '?': case '^': case '_': case '`': case '{':
-    case '|': case '}': case '~':
-      return true;
-    default:
-      return false;
-  }
+  constexpr std::string_view k_specials = "!#$%&'*+-/=?^_`{|}~";
+  return k_specials.find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 // RFC 5321 §4.1.2 qtextSMTP, ASCII part.

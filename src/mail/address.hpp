@@ -23,9 +23,9 @@ struct address {
 };
 
 enum class path_error {
-  Syntax,         // not a valid path: 501 5.1.3 / 5.1.7
-  Utf8,           // non-ASCII without SMTPUTF8: 553 5.6.7
-  TooLong,        // local part > 64 or domain > 255 octets: 501 5.5.4 (RFC 5321 §4.5.3.1)
+  Syntax,   // not a valid path: 501 5.1.3 / 5.1.7
+  Utf8,     // non-ASCII without SMTPUTF8: 553 5.6.7
+  TooLong,  // local part > 64 or domain > 255 octets: 501 5.5.4 (RFC 5321 §4.5.3.1)
 };
 
 struct parsed_path {

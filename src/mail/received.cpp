@@ -25,10 +25,10 @@ constexpr const char* k_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 enum class context { Token, Comment, Path };
 
 // Makes client-supplied text safe for one unfoldable token of the field. Controls never
-// pass, nor do spaces except in a path ("john doe"@example.test) where they are quoted. Outside comments, characters
-// that would open a comment, end the clause list (';') or quote become '?'; inside a
-// comment, parentheses and backslashes are quoted (RFC 5322 §3.2.2 quoted-pair).
-// Octets above 127 stay only when the message is UTF-8 anyway (RFC 6532).
+// pass, nor do spaces except in a path ("john doe"@example.test) where they are quoted. Outside
+// comments, characters that would open a comment, end the clause list (';') or quote become '?';
+// inside a comment, parentheses and backslashes are quoted (RFC 5322 §3.2.2 quoted-pair). Octets
+// above 127 stay only when the message is UTF-8 anyway (RFC 6532).
 std::string safe(std::string_view text, context where, bool utf8) {
   std::string out;
   out.reserve(text.size());
@@ -107,8 +107,8 @@ std::string rfc5322_date(std::int64_t unix_seconds, int utc_offset_seconds) {
   const char sign = utc_offset_seconds < 0 ? '-' : '+';
   const int off = utc_offset_seconds < 0 ? -utc_offset_seconds : utc_offset_seconds;
   return fmt::format("{}, {} {} {:04} {:02}:{:02}:{:02} {}{:02}{:02}", k_days[tm.tm_wday % 7],
-                     tm.tm_mday, k_months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, sign, off / 3600, (off % 3600) / 60);
+                     tm.tm_mday, k_months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, sign, off / 3600, (off % 3600) / 60);
 }
 
 std::string rfc5322_date(std::int64_t unix_seconds) {

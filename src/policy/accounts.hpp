@@ -61,8 +61,13 @@ class accounts {
 
   bool is_local_domain(std::string_view domain) const;
   // Classifies an address; "user+tag" falls back to "user" when "user+tag" itself is unknown.
+  // Order: alias by full address, bare-name alias (local domains only), user, relocated.
+  // Entries written with a full address match in any domain; the rest of a local domain is
+  // Unknown, of any other domain Remote.
   lookup find(const mail::address& a) const;
   // Expands aliases recursively to final targets (users, remote addresses, unknowns).
+  // An alias listing its own address delivers to the user of that address when there is
+  // one; other cycles, and nesting deeper than 20, set `loop`. Relocated members are Unknown.
   expansion expand(const mail::address& a) const;
   // Direct members of an alias (EXPN); empty when `a` is not an alias.
   std::vector<mail::address> members(const mail::address& a) const;
@@ -74,12 +79,37 @@ class accounts {
   const std::vector<std::string>& local_domains() const { return domains_; }
 
  private:
-  std::vector<std::string> domains_;
+  struct alias_entry {
+    mail::address name;                  // as written; domain "" = in every local domain
+    std::vector<mail::address> members;  // domain "" = the domain of the address expanded
+    std::size_t line = 0;
+  };
+  // What an address resolves to without the recipient-delimiter fallback.
+  struct resolved {
+    recipient_kind kind = recipient_kind::Unknown;
+    mail::address canonical;
+    const alias_entry* alias = nullptr;
+    const std::string* relocated_to = nullptr;
+  };
+
+  std::optional<config::config_error> parse_users(std::string_view text, const std::string& file);
+  std::optional<config::config_error> parse_aliases(std::string_view text, const std::string& file);
+  std::optional<config::config_error> parse_relocated(std::string_view text,
+                                                      const std::string& file);
+  bool is_local_normalized(std::string_view normalized_domain) const;
+  std::optional<resolved> resolve_exact(const mail::address& a, const std::string& local_key,
+                                        const std::string& domain_key) const;
+  resolved resolve(const mail::address& a) const;
+  struct expand_state;  // accounts.cpp
+  void expand_into(const mail::address& a, unsigned depth, expand_state& st) const;
+
+  std::vector<std::string> domains_;  // normalize_domain() of each local domain
   std::vector<user> users_;
-  std::string delimiter_;
-  std::unordered_map<std::string, std::size_t> user_index_;  // "local@domain" lower-cased
-  std::unordered_map<std::string, std::vector<std::string>> aliases_;  // key: lower-cased
-  std::unordered_map<std::string, std::string> relocated_;
+  std::string delimiter_;  // a set of characters, any of which starts an extension
+  std::unordered_map<std::string, std::size_t> user_index_;  // mail::address_key()
+  // mail::address_key() of the name; a bare local part has the key "local@".
+  std::unordered_map<std::string, alias_entry> aliases_;
+  std::unordered_map<std::string, std::string> relocated_;  // address_key() -> new address
 };
 
 }  // namespace posthorn::policy

@@ -167,10 +167,7 @@ TEST(ParsePath, LengthLimits) {
 
 TEST(ParsePath, Utf8) {
   const char* good[] = {
-      "<用户@例子.测试>",
-      "<ü@x.test>",
-      "<alice@bücher.test>",
-      "<\"ü ü\"@x.test>",
+      "<用户@例子.测试>",        "<ü@x.test>", "<alice@bücher.test>", "<\"ü ü\"@x.test>",
       "<@bücher.test:a@x.test>",
   };
   for (const char* g : good) {
@@ -185,11 +182,11 @@ TEST(ParsePath, Utf8) {
 
   // Malformed UTF-8 is a syntax error whether SMTPUTF8 was given or not.
   const char* malformed[] = {
-      "<\xff@x.test>",          // never valid
-      "<\xc0\xaf@x.test>",      // overlong '/'
-      "<\xed\xa0\x80@x.test>",  // UTF-16 surrogate
+      "<\xff@x.test>",              // never valid
+      "<\xc0\xaf@x.test>",          // overlong '/'
+      "<\xed\xa0\x80@x.test>",      // UTF-16 surrogate
       "<\xf4\x90\x80\x80@x.test>",  // above U+10FFFF
-      "<a\xc3@x.test>",         // truncated sequence
+      "<a\xc3@x.test>",             // truncated sequence
       "<a@b\xc3.test>",
       "<\"\xe2\x82\"@x.test>",
   };

@@ -39,9 +39,9 @@ TEST(IpAddress, ParseAndPrint) {
 }
 
 TEST(IpAddress, Rejects) {
-  const char* bad[] = {"",        "1.2.3",         "1.2.3.4.5",   "256.1.1.1", "01.2.3.4",
-                       "1.2.3.4 ", " 1.2.3.4",     "[::1]",       "::1::2",    "fe80::1%eth0",
-                       "1.2.3.4/8", "localhost",   "0x7f.0.0.1",  ":::1",      "12345::"};
+  const char* bad[] = {"",          "1.2.3",     "1.2.3.4.5",  "256.1.1.1", "01.2.3.4",
+                       "1.2.3.4 ",  " 1.2.3.4",  "[::1]",      "::1::2",    "fe80::1%eth0",
+                       "1.2.3.4/8", "localhost", "0x7f.0.0.1", ":::1",      "12345::"};
   for (const char* b : bad) {
     EXPECT_FALSE(ip_address::parse(b).has_value()) << b;
   }
@@ -101,9 +101,9 @@ TEST(Cidr, ParseContainsStr) {
 }
 
 TEST(Cidr, Rejects) {
-  const char* bad[] = {"",          "/8",           "1.2.3.4/",  "1.2.3.4/33", "::/129",
-                       "1.2.3.4/-1", "1.2.3.4/+8",  "1.2.3.4/8x", "1.2.3/24",  "10.0.0.0/8/8",
-                       "1.2.3.4/ 8", "1.2.3.4/0008"};
+  const char* bad[] = {"",         "/8",           "1.2.3.4/",   "1.2.3.4/33",
+                       "::/129",   "1.2.3.4/-1",   "1.2.3.4/+8", "1.2.3.4/8x",
+                       "1.2.3/24", "10.0.0.0/8/8", "1.2.3.4/ 8", "1.2.3.4/0008"};
   for (const char* b : bad) {
     EXPECT_FALSE(cidr::parse(b).has_value()) << b;
   }
@@ -128,10 +128,10 @@ TEST(HostPort, Parse) {
     EXPECT_EQ(hp->host, g.host) << g.text;
     EXPECT_EQ(hp->port, g.port) << g.text;
   }
-  const char* bad[] = {"",          "localhost",   "::1:25",        "[::1]25",   "[::1]",
-                       "[::1]:",    "host:",       "host:0",        "host:65536", "host:abc",
-                       ":25",       "[example]:25", "[1.2.3.4]:25", "host:25x",  "host: 25",
-                       "host:123456", "ho st:25",  "host:-1",       "-host:25",  "[::1:25"};
+  const char* bad[] = {
+      "",         "localhost",   "::1:25",   "[::1]25", "[::1]",        "[::1]:",       "host:",
+      "host:0",   "host:65536",  "host:abc", ":25",     "[example]:25", "[1.2.3.4]:25", "host:25x",
+      "host: 25", "host:123456", "ho st:25", "host:-1", "-host:25",     "[::1:25"};
   for (const char* b : bad) {
     EXPECT_FALSE(host_port::parse(b).has_value()) << b;
   }
