@@ -35,7 +35,9 @@ def test_200_concurrent_sessions_are_all_delivered(make_server):
     for t in threads:
         t.join(timeout=300)
     assert not any(t.is_alive() for t in threads), "client threads still running"
-    assert not errors, "\n".join(errors[:10])
+    # The first real failure first: the others may only say that the barrier broke.
+    errors.sort(key=lambda e: "BrokenBarrierError" in e)
+    assert not errors, f"{len(errors)} sessions failed:\n" + "\n".join(errors[:10])
     assert len(set(queue_ids.values())) == SESSIONS, "queue ids must be unique"
 
     half = SESSIONS // 2
