@@ -288,8 +288,8 @@ void session::finish_data() {
     reset_transaction();
     return;
   }
-  // Our own Received: counts too (RFC 5321 §6.3 loop detection).
-  if (data_.received_headers() + 1 > k_max_received) {
+  // RFC 5321 §6.3: more than 100 trace fields in the message as received is a loop.
+  if (data_.received_headers() > k_max_received) {
     error_reply(554, "5.4.6", "Error: too many hops (mail loop?)");
     reset_transaction();
     return;

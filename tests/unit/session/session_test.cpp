@@ -315,7 +315,7 @@ TEST_F(SessionTest, TooManyErrorsCloses) {
 
 TEST_F(SessionTest, LoopDetectionAtHundredReceived) {
   std::string hops;
-  for (int i = 0; i < 99; ++i) {
+  for (int i = 0; i < 100; ++i) {
     hops += "Received: from x by y; Sat, 21 Nov 2026 00:00:00 +0000\r\n";
   }
   run("EHLO c\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
