@@ -85,7 +85,10 @@ std::string one_line(std::string s) {
 // Streams octets into a file through one fixed buffer, turning CRLF into LF.
 class lf_writer {
  public:
-  lf_writer(int fd, std::string& buffer) : fd_(fd), buf_(buffer) { buf_.clear(); }
+  lf_writer(int fd, std::string& buffer) : fd_(fd), buf_(buffer) {
+    buf_.clear();
+    buf_.reserve(k_buffer_size);
+  }
 
   void put(std::string_view s) {
     while (!s.empty() && err_ == 0) {
@@ -146,10 +149,29 @@ int open_new(const fs::path& p) {
   return ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, k_file_mode);
 }
 
+// Puts a finished tmp/ file into new/ as a hard link, keeping the tmp/ name until new/ is
+// durable; renames it on file systems without hard links. Creates a missing new/.
+int publish(const fs::path& tmp, const fs::path& target, const fs::path& box) {
+  int rc = ::link(tmp.c_str(), target.c_str());
+  if (rc != 0 && errno == ENOENT) {
+    if (const int err = make_maildir(box); err != 0) {
+      return err;
+    }
+    rc = ::link(tmp.c_str(), target.c_str());
+  }
+  if (rc == 0) {
+    return 0;
+  }
+  if (errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK) {
+    return errno;
+  }
+  return ::rename(tmp.c_str(), target.c_str()) == 0 ? 0 : errno;
+}
+
 }  // namespace
 
 struct maildir::written {
-  fs::path path;  // in new/
+  fs::path path;  // in new/; empty when an earlier attempt had delivered it
   std::uint64_t size = 0;
 };
 
@@ -188,14 +210,33 @@ std::string maildir::unique_name() const {
                      g_deliveries.fetch_add(1, std::memory_order_relaxed) + 1, name_host_);
 }
 
-result<maildir::written> maildir::write_file(const fs::path& box, std::string_view headers) {
+result<maildir::written> maildir::write_file(const fs::path& box, std::string_view headers,
+                                             std::size_t rcpt) {
   const std::string name = unique_name();
-  const fs::path tmp = box / "tmp" / name;
+  // With a queue id, the tmp/ name is the same at every attempt for this recipient, and
+  // the tmp/ file lives on (as a second link) until new/ is durable. An attempt cut short
+  // after its link into new/ (kill -9 before the spool records it) thus leaves a tmp/
+  // file with two links, and the next attempt does not deliver the message again.
+  const fs::path tmp =
+      box / "tmp" /
+      (env_->id.empty() ? name : fmt::format("{}.R{}.{}", env_->id, rcpt, name_host_));
   io::unique_fd fd(open_new(tmp));
   if (!fd && errno == ENOENT) {
     if (const int err = make_maildir(box); err != 0) {
       return fail(fs_error("create", err));
     }
+    fd.reset(open_new(tmp));
+  }
+  if (!fd && errno == EEXIST && !env_->id.empty()) {
+    struct stat st {};
+    if (::lstat(tmp.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) {
+      if (const int err = io::fsync_dir(box / "new"); err != 0) {
+        return fail(fs_error("fsync", err));
+      }
+      ::unlink(tmp.c_str());
+      return written{};  // the earlier attempt delivered it
+    }
+    ::unlink(tmp.c_str());  // what an attempt that died while writing left
     fd.reset(open_new(tmp));
   }
   if (!fd) {
@@ -215,13 +256,9 @@ result<maildir::written> maildir::write_file(const fs::path& box, std::string_vi
     step = "close";
   }
   written w{box / "new" / fmt::format("{},S={}", name, out.size()), out.size()};
-  if (err == 0 && ::rename(tmp.c_str(), w.path.c_str()) != 0) {
-    err = errno;
-    step = "rename";
-    // new/ alone may be missing (a half-made Maildir): make it and try once more.
-    if (err == ENOENT && make_maildir(box) == 0 && ::rename(tmp.c_str(), w.path.c_str()) == 0) {
-      err = 0;
-    }
+  if (err == 0) {
+    err = publish(tmp, w.path, box);
+    step = "link";
   }
   if (err != 0) {
     ::unlink(tmp.c_str());
@@ -230,8 +267,10 @@ result<maildir::written> maildir::write_file(const fs::path& box, std::string_vi
   if (err = io::fsync_dir(box / "new"); err != 0) {
     // Not known to be durable: deferring may duplicate it, which is allowed; losing is not.
     ::unlink(w.path.c_str());
+    ::unlink(tmp.c_str());
     return fail(fs_error("fsync", err));
   }
+  ::unlink(tmp.c_str());
   return w;
 }
 
@@ -301,13 +340,13 @@ std::vector<outcome> maildir::commit() {
       linked = link_file(box, *g.source).has_value();
     }
     if (!linked) {
-      auto file = write_file(box, g.headers);
+      auto file = write_file(box, g.headers, index);
       if (!file) {
         o.status = fail(std::move(file.error()));
         out.push_back(std::move(o));
         continue;
       }
-      if (!g.source) {
+      if (!g.source && !file->path.empty()) {
         g.source = std::move(*file);
       }
     }

@@ -1,7 +1,9 @@
 #pragma once
 // Local delivery into Maildir (DESIGN.md §4.1, §4.2): <root>/<domain>/<local part>/
-// {tmp,new,cur}, created when missing. Each file is written in tmp/, fsynced, renamed
-// into new/, and new/ fsynced; only then is the recipient delivered. The file holds
+// {tmp,new,cur}, created when missing. Each file is written in tmp/, fsynced, moved
+// into new/ (a hard link, the tmp/ name removed once new/ is fsynced, so a retry after a
+// crash in between finds the delivery already done), and new/ fsynced; only then is the
+// recipient delivered. The file holds
 // LF line ends and starts with Return-Path:, Delivered-To:, then the queued message
 // (which begins with our Received:). Names are Dovecot-readable:
 // <secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>.
@@ -52,7 +54,7 @@ class maildir {
 
  private:
   struct written;
-  result<written> write_file(const fs::path& box, std::string_view headers);
+  result<written> write_file(const fs::path& box, std::string_view headers, std::size_t rcpt);
   result<void> link_file(const fs::path& box, const written& source);
   std::string unique_name() const;
 

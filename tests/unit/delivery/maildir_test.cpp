@@ -337,6 +337,37 @@ TEST_F(maildir_test, an_existing_maildir_is_reused_and_a_missing_new_is_recreate
   EXPECT_TRUE(fs::is_directory(mailbox / "cur"));
 }
 
+TEST_F(maildir_test, a_retry_after_a_crash_past_the_link_into_new_does_not_deliver_again) {
+  envelope env;
+  env.id = "0ABCDEFGHIJK";
+  env.recipients = {rcpt({"alice", "example.test"})};
+  auto out = deliver(box_, env, "first\r\n");
+  ASSERT_TRUE(out.at(0).status.has_value());
+  const fs::path mailbox = root_ / "example.test" / "alice";
+  auto files = files_in(mailbox / "new");
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_TRUE(files_in(mailbox / "tmp").empty());
+
+  // What an attempt killed after link(tmp, new) and before the spool update leaves.
+  const fs::path marker = mailbox / "tmp" / "0ABCDEFGHIJK.R0.mx.example.test";
+  fs::create_hard_link(files[0], marker);
+  out = deliver(box_, env, "first\r\n");
+  ASSERT_TRUE(out.at(0).status.has_value());
+  EXPECT_EQ(files_in(mailbox / "new").size(), 1u);
+  EXPECT_TRUE(files_in(mailbox / "tmp").empty());
+
+  // What an attempt killed while writing leaves: written again, completely.
+  std::ofstream(marker) << "half a mess";
+  out = deliver(box_, env, "second\r\n");
+  ASSERT_TRUE(out.at(0).status.has_value());
+  files = files_in(mailbox / "new");
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_TRUE(files_in(mailbox / "tmp").empty());
+  std::vector<std::string> bodies{read_all(files[0]), read_all(files[1])};
+  std::ranges::sort(bodies);
+  EXPECT_EQ(bodies[1], "Return-Path: <>\nDelivered-To: alice@example.test\nsecond\n");
+}
+
 TEST_F(maildir_test, host_name_is_escaped_in_file_names) {
   maildir odd(root_, "odd/host:name,x");
   envelope env;
