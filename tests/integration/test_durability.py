@@ -22,7 +22,9 @@ def test_kill_9_right_after_250_then_restart_delivers_exactly_once(server):
     got = sorted(line.decode() for raw in server.mail("alice@example.test")
                  for line in parse_delivered(raw).message.split(b"\n")
                  if line.startswith(b"Subject: "))
-    assert got == sorted(f"Subject: {s}" for s in subjects), "each message exactly once"
+    assert got == sorted(f"Subject: {s}" for s in subjects), \
+        f"each message exactly once\nfiles: {[p.name for p in server.mail_files('alice@example.test')]}"\
+        f"\nserver log:\n{server.log_tail(80)}"
 
 
 def test_kill_9_during_data_leaves_nothing_behind(server):
