@@ -80,3 +80,12 @@ def test_alias_loop_does_not_hang_and_reaches_the_real_member(aliased):
             assert c.data(make_message(subject="loop")).code == 250
             aliased.wait_for_mail("bob@example.test")
         assert c.cmd("NOOP").code == 250
+
+
+def test_alias_fan_out_writes_the_message_once_with_hard_links(aliased):
+    send(aliased, "team@example.test", "one file, two links")
+    aliased.wait_for_mail("alice@example.test")
+    aliased.wait_for_mail("bob@example.test")
+    (a,) = aliased.mail_files("alice@example.test")
+    (b,) = aliased.mail_files("bob@example.test")
+    assert a.samefile(b), "members of one alias share one file (hard links)"

@@ -162,3 +162,16 @@ def test_http_request_gets_5xx_and_close(server, first_line):
         r = c.read_reply()
         assert 500 <= r.code < 600, r
         assert c.closed_by_server()
+
+
+def test_low_disk_space_is_452_431_before_data(make_server):
+    # limits.min_free_space (docs/config.md): far more than any disk here has free.
+    srv = make_server(limits={"min_free_space": "1000000G"})
+    with srv.session() as c:
+        replies = [c.cmd("MAIL FROM:<someone@example.net>")]
+        if replies[-1].code == 250:
+            replies.append(c.cmd("RCPT TO:<alice@example.test>"))
+        if replies[-1].code == 250:
+            replies.append(c.cmd("DATA"))
+        assert replies[-1].is_(452, "4.3.1"), [str(r) for r in replies]
+        assert all(r.code != 354 for r in replies)
