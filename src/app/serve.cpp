@@ -37,35 +37,44 @@ void setup_logging(const std::string& level) {
   spdlog::flush_on(spdlog::level::trace);
 }
 
-// Records each local delivery attempt's outcome in the envelope and the mail log.
-void deliver_locally(const config::config& cfg, queue::envelope& env,
-                     const queue::message_reader& message) {
-  delivery::maildir target(cfg.mailbox.maildir_root, cfg.hostname);
-  std::vector<delivery::outcome> outcomes =
-      delivery::deliver_local(target, env, message.contents());
-  std::int64_t now = unix_now();
-  for (const delivery::outcome& o : outcomes) {
-    queue::recipient& r = env.recipients[o.rcpt];
-    ++r.attempts;
-    std::string status;
-    if (o.status) {
-      r.status = queue::rcpt_status::Delivered;
-      r.last_reply = "250 2.0.0 delivered to maildir";
-      status = "sent";
-    } else if (o.status.error().temporary()) {
-      r.status = queue::rcpt_status::Deferred;
-      r.last_reply = "451 " + o.status.error().enhanced + " " + o.status.error().message;
-      status = "deferred";
-    } else {
-      r.status = queue::rcpt_status::Failed;
-      r.last_reply = "550 " + o.status.error().enhanced + " " + o.status.error().message;
-      status = "bounced";
-    }
-    spdlog::info("id={} from=<{}> to=<{}> orig_to=<{}> relay=local delay={} status={} "
-                 "reply=\"{}\"",
-                 env.id, env.sender.str(), r.address.str(), r.original.str(),
-                 now - env.arrival, status, r.last_reply);
+// Delivers a batch of due messages to their local recipients and records each outcome
+// in the envelope and the mail log.
+void deliver_locally(const config::config& cfg, std::vector<queue::scheduler::attempt>& batch,
+                     const std::function<void()>& record) {
+  std::vector<delivery::local_job> jobs;
+  jobs.reserve(batch.size());
+  for (const auto& a : batch) {
+    jobs.push_back(delivery::local_job{a.env, a.message->contents(), {}});
   }
+  delivery::deliver_local_batch(jobs, cfg.mailbox.maildir_root, cfg.hostname, [&] {
+    std::int64_t now = unix_now();
+    for (std::size_t j = 0; j < jobs.size(); ++j) {
+      queue::envelope& env = *batch[j].env;
+      for (const delivery::outcome& o : jobs[j].outcomes) {
+        queue::recipient& r = env.recipients[o.rcpt];
+        ++r.attempts;
+        std::string status;
+        if (o.status) {
+          r.status = queue::rcpt_status::Delivered;
+          r.last_reply = "250 2.0.0 delivered to maildir";
+          status = "sent";
+        } else if (o.status.error().temporary()) {
+          r.status = queue::rcpt_status::Deferred;
+          r.last_reply = "451 " + o.status.error().enhanced + " " + o.status.error().message;
+          status = "deferred";
+        } else {
+          r.status = queue::rcpt_status::Failed;
+          r.last_reply = "550 " + o.status.error().enhanced + " " + o.status.error().message;
+          status = "bounced";
+        }
+        spdlog::info("id={} from=<{}> to=<{}> orig_to=<{}> relay=local delay={} status={} "
+                     "reply=\"{}\"",
+                     env.id, env.sender.str(), r.address.str(), r.original.str(),
+                     now - env.arrival, status, r.last_reply);
+      }
+    }
+    record();
+  });
 }
 
 }  // namespace
@@ -96,10 +105,10 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   queue::committer committer(**spool);
   queue::scheduler scheduler(
       **spool, cfg->queue,
-      [&cfg](queue::envelope& env, const queue::message_reader& m) {
-        deliver_locally(*cfg, env, m);
+      [&cfg](std::vector<queue::scheduler::attempt>& batch, const std::function<void()>& record) {
+        deliver_locally(*cfg, batch, record);
       },
-      4, unix_now);
+      2, unix_now);
   spdlog::info("event=recovered messages={}", recovered->size());
   for (queue::envelope& env : *recovered) {
     scheduler.submit(std::move(env));

@@ -1,7 +1,9 @@
 #pragma once
-// Local delivery of one queued message: every recipient marked local that is still
-// pending or deferred goes into its Maildir in one transaction (DESIGN.md §4.1).
+// Local delivery of queued messages: every recipient marked local that is still
+// pending or deferred goes into its Maildir (DESIGN.md §4.1).
 
+#include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -15,5 +17,20 @@ namespace posthorn::delivery {
 // outcomes in the envelope and the spool.
 std::vector<outcome> deliver_local(maildir& target, const queue::envelope& env,
                                    std::string_view message);
+
+// One message of a batch.
+struct local_job {
+  const queue::envelope* env = nullptr;
+  std::string_view message;
+  std::vector<outcome> outcomes;  // filled by deliver_local_batch
+};
+
+// Blocking. Delivers the local recipients of many messages with two flushes of the
+// file system in all: every file written, one syncfs, every link into new/, one
+// syncfs (DESIGN.md §6). `record` runs once the outcomes are known and durable in the
+// Maildirs, and must make them durable in the spool; only after it returns are the
+// crash markers dropped, so no crash can deliver a recipient twice.
+void deliver_local_batch(std::vector<local_job>& jobs, const fs::path& root,
+                         const std::string& hostname, const std::function<void()>& record);
 
 }  // namespace posthorn::delivery

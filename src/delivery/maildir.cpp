@@ -149,9 +149,9 @@ int open_new(const fs::path& p) {
   return ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, k_file_mode);
 }
 
-// Puts a finished tmp/ file into new/ as a hard link, keeping the tmp/ name until new/ is
-// durable; renames it on file systems without hard links. Creates a missing new/.
-int publish(const fs::path& tmp, const fs::path& target, const fs::path& box) {
+// Puts a finished tmp/ file into new/ as a hard link, keeping the tmp/ name as the crash
+// marker; renames it on file systems without hard links. Creates a missing new/.
+int publish_link(const fs::path& tmp, const fs::path& target, const fs::path& box) {
   int rc = ::link(tmp.c_str(), target.c_str());
   if (rc != 0 && errno == ENOENT) {
     if (const int err = make_maildir(box); err != 0) {
@@ -170,17 +170,30 @@ int publish(const fs::path& tmp, const fs::path& target, const fs::path& box) {
 
 }  // namespace
 
-struct maildir::written {
-  fs::path path;  // in new/; empty when an earlier attempt had delivered it
+struct maildir::item {
+  std::size_t rcpt = 0;
+  fs::path box;            // the mailbox folder
+  fs::path marker;         // tmp/<id>.R<n>.<host>: the octets, until cleanup()
+  fs::path target;         // the name in new/, once published
+  std::string headers;     // Return-Path: and Delivered-To:
+  std::size_t source = 0;  // the item whose marker holds this recipient's octets
   std::uint64_t size = 0;
+  bool writer = false;       // its marker was written, not linked
+  bool done_before = false;  // an earlier attempt had delivered it
+  bool duplicate = false;    // the same mailbox again in one group: one copy serves
+  result<void> status;
 };
 
 maildir::maildir(fs::path root, std::string hostname)
     : root_(std::move(root)), hostname_(std::move(hostname)), name_host_(escape_host(hostname_)) {}
 
+maildir::maildir(maildir&&) noexcept = default;
+maildir::~maildir() = default;
+
 void maildir::begin(const queue::envelope& env) {
   env_ = &env;
   rcpts_.clear();
+  items_.clear();
   message_ = {};
 }
 
@@ -191,6 +204,7 @@ void maildir::body(std::string_view message) { message_ = message; }
 void maildir::abort() {
   env_ = nullptr;
   rcpts_.clear();
+  items_.clear();
   message_ = {};
 }
 
@@ -210,34 +224,23 @@ std::string maildir::unique_name() const {
                      g_deliveries.fetch_add(1, std::memory_order_relaxed) + 1, name_host_);
 }
 
-result<maildir::written> maildir::write_file(const fs::path& box, std::string_view headers,
-                                             std::size_t rcpt) {
-  const std::string name = unique_name();
-  // With a queue id, the tmp/ name is the same at every attempt for this recipient, and
-  // the tmp/ file lives on (as a second link) until new/ is durable. An attempt cut short
-  // after its link into new/ (kill -9 before the spool records it) thus leaves a tmp/
-  // file with two links, and the next attempt does not deliver the message again.
-  const fs::path tmp =
-      box / "tmp" /
-      (env_->id.empty() ? name : fmt::format("{}.R{}.{}", env_->id, rcpt, name_host_));
-  io::unique_fd fd(open_new(tmp));
+// With a queue id the marker's name is the same at every attempt for this recipient.
+fs::path maildir::marker_path(const fs::path& box, std::size_t rcpt) const {
+  if (env_->id.empty()) {
+    return box / "tmp" / unique_name();
+  }
+  return box / "tmp" / fmt::format("{}.R{}.{}", env_->id, rcpt, name_host_);
+}
+
+result<std::uint64_t> maildir::write_file(const fs::path& path, std::string_view headers,
+                                          flush_mode mode) {
+  const fs::path box = path.parent_path().parent_path();
+  io::unique_fd fd(open_new(path));
   if (!fd && errno == ENOENT) {
     if (const int err = make_maildir(box); err != 0) {
       return fail(fs_error("create", err));
     }
-    fd.reset(open_new(tmp));
-  }
-  if (!fd && errno == EEXIST && !env_->id.empty()) {
-    struct stat st {};
-    if (::lstat(tmp.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) {
-      if (const int err = io::fsync_dir(box / "new"); err != 0) {
-        return fail(fs_error("fsync", err));
-      }
-      ::unlink(tmp.c_str());
-      return written{};  // the earlier attempt delivered it
-    }
-    ::unlink(tmp.c_str());  // what an attempt that died while writing left
-    fd.reset(open_new(tmp));
+    fd.reset(open_new(path));
   }
   if (!fd) {
     return fail(fs_error("create", errno));
@@ -247,7 +250,7 @@ result<maildir::written> maildir::write_file(const fs::path& box, std::string_vi
   out.put_lf(message_);
   int err = out.finish();
   const char* step = "write";
-  if (err == 0 && ::fsync(fd.get()) != 0) {
+  if (err == 0 && mode == flush_mode::PerFile && ::fsync(fd.get()) != 0) {
     err = errno;
     step = "fsync";
   }
@@ -255,105 +258,192 @@ result<maildir::written> maildir::write_file(const fs::path& box, std::string_vi
     err = fd.close();
     step = "close";
   }
-  written w{box / "new" / fmt::format("{},S={}", name, out.size()), out.size()};
-  if (err == 0) {
-    err = publish(tmp, w.path, box);
-    step = "link";
-  }
   if (err != 0) {
-    ::unlink(tmp.c_str());
+    ::unlink(path.c_str());
     return fail(fs_error(step, err));
   }
-  if (err = io::fsync_dir(box / "new"); err != 0) {
-    // Not known to be durable: deferring may duplicate it, which is allowed; losing is not.
-    ::unlink(w.path.c_str());
-    ::unlink(tmp.c_str());
-    return fail(fs_error("fsync", err));
-  }
-  ::unlink(tmp.c_str());
-  return w;
+  return out.size();
 }
 
-result<void> maildir::link_file(const fs::path& box, const written& source) {
-  const fs::path target = box / "new" / fmt::format("{},S={}", unique_name(), source.size);
-  int rc = ::link(source.path.c_str(), target.c_str());
-  if (rc != 0 && errno == ENOENT) {
-    if (const int err = make_maildir(box); err != 0) {
-      return fail(fs_error("create", err));
-    }
-    rc = ::link(source.path.c_str(), target.c_str());
-  }
-  if (rc != 0) {
-    return fail(fs_error("link", errno));
-  }
-  if (const int err = io::fsync_dir(box / "new"); err != 0) {
-    ::unlink(target.c_str());
-    return fail(fs_error("fsync", err));
-  }
-  return {};
-}
-
-std::vector<outcome> maildir::commit() {
-  std::vector<outcome> out;
+void maildir::prepare(flush_mode mode) {
+  items_.clear();
   if (env_ == nullptr) {
-    return out;
+    return;
   }
-  out.reserve(rcpts_.size());
   const std::string return_path =
       env_->sender.empty() ? std::string("<>") : "<" + one_line(env_->sender.str()) + ">";
-
   // Recipients with the same Delivered-To get the same octets: one file, hard links.
-  struct group {
-    std::string headers;
-    std::optional<written> source;  // the first file written, which the others link to
-    std::vector<fs::path> boxes;    // mailboxes that have it
-  };
-  std::unordered_map<std::string, group> groups;
+  std::unordered_map<std::string, std::size_t> writer_of;          // Delivered-To -> item
+  std::unordered_map<std::string, std::vector<fs::path>> boxes_of;  // Delivered-To -> boxes
+  items_.reserve(rcpts_.size());
   for (const std::size_t index : rcpts_) {
-    outcome o{index, {}};
+    item it;
+    it.rcpt = index;
     if (index >= env_->recipients.size()) {
-      o.status = fail(error::perm("5.1.1", "no such recipient"));
-      out.push_back(std::move(o));
+      it.status = fail(error::perm("5.1.1", "no such recipient"));
+      items_.push_back(std::move(it));
       continue;
     }
     const queue::recipient& r = env_->recipients[index];
     const mail::address& named = r.original.empty() ? r.address : r.original;
-    std::string delivered_to = one_line(named.str());
-    const fs::path box = mailbox_path(r.address);
-    if (box.empty()) {
-      o.status = fail(error::perm("5.1.1", "mailbox name not allowed"));
-      out.push_back(std::move(o));
+    const std::string delivered_to = one_line(named.str());
+    it.box = mailbox_path(r.address);
+    if (it.box.empty()) {
+      it.status = fail(error::perm("5.1.1", "mailbox name not allowed"));
+      items_.push_back(std::move(it));
       continue;
     }
-    auto [it, fresh] = groups.try_emplace(delivered_to);
-    group& g = it->second;
-    if (fresh) {
-      g.headers = fmt::format("Return-Path: {}\nDelivered-To: {}\n", return_path, delivered_to);
-    }
-    if (std::ranges::find(g.boxes, box) != g.boxes.end()) {
-      out.push_back(std::move(o));  // the same mailbox twice: one copy is enough
+    std::vector<fs::path>& boxes = boxes_of[delivered_to];
+    if (std::ranges::find(boxes, it.box) != boxes.end()) {
+      it.duplicate = true;
+      items_.push_back(std::move(it));
       continue;
     }
-    bool linked = false;
-    if (g.source) {
-      // EXDEV (another file system), EMLINK, ...: write a copy instead.
-      linked = link_file(box, *g.source).has_value();
-    }
-    if (!linked) {
-      auto file = write_file(box, g.headers, index);
-      if (!file) {
-        o.status = fail(std::move(file.error()));
-        out.push_back(std::move(o));
+    boxes.push_back(it.box);
+    it.marker = marker_path(it.box, index);
+    it.headers = fmt::format("Return-Path: {}\nDelivered-To: {}\n", return_path, delivered_to);
+    struct stat st {};
+    if (!env_->id.empty() && ::lstat(it.marker.c_str(), &st) == 0) {
+      if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+        it.done_before = true;  // linked into new/ by an attempt that died before cleanup
+        items_.push_back(std::move(it));
         continue;
       }
-      if (!g.source && !file->path.empty()) {
-        g.source = std::move(*file);
+      ::unlink(it.marker.c_str());  // what an attempt that died while writing left
+    }
+    auto w = writer_of.find(delivered_to);
+    if (w != writer_of.end()) {
+      it.source = w->second;
+      it.size = items_[w->second].size;
+      items_.push_back(std::move(it));
+      continue;
+    }
+    auto size = write_file(it.marker, it.headers, mode);
+    if (!size) {
+      it.status = fail(std::move(size.error()));
+      items_.push_back(std::move(it));
+      continue;
+    }
+    it.writer = true;
+    it.size = *size;
+    it.source = items_.size();
+    writer_of[delivered_to] = items_.size();
+    items_.push_back(std::move(it));
+  }
+}
+
+void maildir::publish(flush_mode mode) {
+  std::vector<fs::path> to_sync;  // new/ folders to fsync in PerFile mode
+  auto note_sync = [&](const fs::path& box) {
+    fs::path dir = box / "new";
+    if (std::ranges::find(to_sync, dir) == to_sync.end()) {
+      to_sync.push_back(std::move(dir));
+    }
+  };
+  for (item& it : items_) {
+    if (!it.status || it.duplicate) {
+      continue;
+    }
+    if (it.done_before) {
+      note_sync(it.box);  // its link may not have been made durable before the crash
+      continue;
+    }
+    if (!it.writer) {
+      const item& src = items_[it.source];
+      if (!src.status) {
+        // The shared file could not be written: write this recipient's own copy.
+        auto size = write_file(it.marker, it.headers, flush_mode::PerFile);
+        if (!size) {
+          it.status = fail(std::move(size.error()));
+          continue;
+        }
+        it.size = *size;
+      } else {
+        int rc = ::link(src.marker.c_str(), it.marker.c_str());
+        if (rc != 0 && errno == ENOENT) {
+          if (const int err = make_maildir(it.box); err != 0) {
+            it.status = fail(fs_error("create", err));
+            continue;
+          }
+          rc = ::link(src.marker.c_str(), it.marker.c_str());
+        }
+        if (rc != 0) {
+          // EXDEV (another file system), EMLINK, ...: write a copy, flushed at once
+          // because its data would otherwise not be covered by the caller's first flush.
+          auto size = write_file(it.marker, it.headers, flush_mode::PerFile);
+          if (!size) {
+            it.status = fail(std::move(size.error()));
+            continue;
+          }
+          it.size = *size;
+        }
       }
     }
-    g.boxes.push_back(box);
-    out.push_back(std::move(o));
+    it.target = it.box / "new" / fmt::format("{},S={}", unique_name(), it.size);
+    if (const int err = publish_link(it.marker, it.target, it.box); err != 0) {
+      ::unlink(it.marker.c_str());
+      it.status = fail(fs_error("link", err));
+      continue;
+    }
+    note_sync(it.box);
+  }
+  if (mode != flush_mode::PerFile) {
+    return;
+  }
+  for (const fs::path& dir : to_sync) {
+    if (const int err = io::fsync_dir(dir); err != 0) {
+      // Not known to be durable: deferring may duplicate it, which is allowed; losing is not.
+      for (item& it : items_) {
+        if (it.status && !it.target.empty() && it.target.parent_path() == dir) {
+          ::unlink(it.target.c_str());
+          ::unlink(it.marker.c_str());
+          it.status = fail(fs_error("fsync", err));
+        } else if (it.status && it.done_before && it.box / "new" == dir) {
+          it.status = fail(fs_error("fsync", err));
+        }
+      }
+    }
+  }
+}
+
+std::vector<outcome> maildir::outcomes() const {
+  std::vector<outcome> out;
+  out.reserve(items_.size());
+  for (const item& it : items_) {
+    out.push_back(outcome{it.rcpt, it.status});
+  }
+  return out;
+}
+
+void maildir::cleanup() {
+  for (const item& it : items_) {
+    if (!it.marker.empty() && (it.status || it.done_before)) {
+      ::unlink(it.marker.c_str());
+    }
   }
   abort();
+}
+
+void maildir::fail_all(const error& e) {
+  for (item& it : items_) {
+    if (!it.status || it.duplicate) {
+      continue;
+    }
+    if (!it.target.empty()) {
+      ::unlink(it.target.c_str());
+    }
+    if (!it.done_before && !it.marker.empty()) {
+      ::unlink(it.marker.c_str());
+    }
+    it.status = fail(e);
+  }
+}
+
+std::vector<outcome> maildir::commit() {
+  prepare(flush_mode::PerFile);
+  publish(flush_mode::PerFile);
+  std::vector<outcome> out = outcomes();
+  cleanup();
   return out;
 }
 

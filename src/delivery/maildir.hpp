@@ -31,9 +31,17 @@ struct outcome {
   result<void> status;  // error: temporary (defer) or permanent (bounce) with reason
 };
 
+// How a phase makes what it wrote durable.
+enum class flush_mode {
+  PerFile,   // fsync each file and each new/ folder itself
+  Deferred,  // the caller flushes the whole file system (syncfs) after the phase
+};
+
 class maildir {
  public:
   maildir(fs::path root, std::string hostname);
+  maildir(maildir&&) noexcept;
+  ~maildir();
 
   // Blocking from here on: run off the event loop.
   void begin(const queue::envelope& env);
@@ -42,9 +50,28 @@ class maildir {
   void add_recipient(std::size_t rcpt);
   // The queued message octets (CRLF line ends); converted to LF while written.
   void body(std::string_view message);
-  // Writes and syncs every file; one outcome per added recipient.
+
+  // One message, flushed file by file: prepare, publish, outcomes, cleanup.
   std::vector<outcome> commit();
   void abort();
+
+  // The same in phases, so that many messages share two flushes (DESIGN.md §6):
+  // 1. prepare(): writes one tmp/ file per distinct Delivered-To (the crash marker
+  //    <id>.R<n>.<host> of its first recipient);
+  // 2. publish(): after the data is durable, links each recipient's marker and then
+  //    new/<unique>,S=<size>;
+  // 3. outcomes(): after the links are durable;
+  // 4. cleanup(): after the outcomes are recorded in the spool, drops the markers. A
+  //    retry that finds a marker with more than one link knows the earlier attempt
+  //    delivered, so a crash anywhere before the spool forgets the recipient cannot
+  //    deliver twice.
+  void prepare(flush_mode mode);
+  void publish(flush_mode mode);
+  std::vector<outcome> outcomes() const;
+  void cleanup();
+  // A flush between phases failed: nothing written is known durable; every recipient
+  // still in flight fails with `e` and its files are removed.
+  void fail_all(const error& e);
 
   // The folder for a mailbox address: root / lower(domain) / local part (unsafe
   // characters such as '/' and a leading '.' made safe). In each part '%', '/', control
@@ -53,16 +80,18 @@ class maildir {
   fs::path mailbox_path(const mail::address& a) const;
 
  private:
-  struct written;
-  result<written> write_file(const fs::path& box, std::string_view headers, std::size_t rcpt);
-  result<void> link_file(const fs::path& box, const written& source);
+  struct item;
+  result<std::uint64_t> write_file(const fs::path& path, std::string_view headers,
+                                   flush_mode mode);
   std::string unique_name() const;
+  fs::path marker_path(const fs::path& box, std::size_t rcpt) const;
 
   fs::path root_;
   std::string hostname_;
   std::string name_host_;  // hostname_ escaped for Maildir file names
   const queue::envelope* env_ = nullptr;
   std::vector<std::size_t> rcpts_;
+  std::vector<item> items_;
   std::string_view message_;
   std::string buffer_;  // one buffer for the CRLF -> LF conversion, reused
 };

@@ -102,6 +102,14 @@ int pread_all(int fd, void* buf, std::size_t size, off_t offset) {
   return 0;
 }
 
+int sync_filesystem(const std::filesystem::path& path) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECTORY));
+  if (!fd) {
+    return errno;
+  }
+  return ::syncfs(fd.get()) == 0 ? 0 : errno;
+}
+
 int fsync_dir(const std::filesystem::path& dir) {
   unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) {

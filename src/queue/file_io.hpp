@@ -48,6 +48,11 @@ int writev_all(int fd, struct iovec* iov, int count);
 int pread_all(int fd, void* buf, std::size_t size, off_t offset);
 // Makes the entries of a folder durable (creations, renames).
 int fsync_dir(const std::filesystem::path& dir);
+// Makes everything written on the file system holding `path` durable: file data,
+// creations and renames, with one journal commit (syncfs(2)). One call covers a whole
+// batch of messages where one fsync per file would cost a journal commit each
+// (DESIGN.md §6). Reports write-back errors (Linux 5.8 and later).
+int sync_filesystem(const std::filesystem::path& path);
 // Creates `dir` and any missing parents with `mode`; after creating a folder, fsyncs
 // its parent so the new entry survives a crash. An existing folder is fine; an existing
 // non-folder is ENOTDIR.

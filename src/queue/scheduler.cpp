@@ -74,6 +74,7 @@ void scheduler::submit(envelope env) {
 
 void scheduler::run() {
   std::unique_lock lock(mu_);
+  std::vector<std::unique_ptr<envelope>> batch;
   while (true) {
     if (stopping_) {
       return;
@@ -88,53 +89,85 @@ void scheduler::run() {
       cv_.wait_for(lock, std::chrono::seconds(std::min<std::int64_t>(heap_.top().due - now, 1)));
       continue;
     }
-    due_item item = heap_.top();
-    heap_.pop();
-    auto it = messages_.find(item.id);
-    if (it == messages_.end() || !it->second) {
-      continue;  // removed, or already being attempted by another worker
+    // Everything due, up to a batch, shares the flushes of one attempt (DESIGN.md §6).
+    batch.clear();
+    while (!heap_.empty() && heap_.top().due <= now && batch.size() < k_batch) {
+      due_item item = heap_.top();
+      heap_.pop();
+      auto it = messages_.find(item.id);
+      if (it == messages_.end() || !it->second) {
+        continue;  // removed, or already being attempted by another worker
+      }
+      batch.push_back(std::move(it->second));
     }
-    std::unique_ptr<envelope> env = std::move(it->second);
-    lock.unlock();
-    attempt(*env);
-    lock.lock();
-    if (env->done()) {
-      messages_.erase(item.id);
+    if (batch.empty()) {
       continue;
     }
-    std::int64_t next = 0;
-    bool deferred = false;
-    for (const recipient& r : env->recipients) {
-      if (r.status == rcpt_status::Deferred) {
-        next = deferred ? std::min(next, r.next_attempt) : r.next_attempt;
-        deferred = true;
+    lock.unlock();
+    attempt_batch(batch);
+    lock.lock();
+    for (std::unique_ptr<envelope>& env : batch) {
+      if (env->done()) {
+        messages_.erase(env->id);
+        continue;
       }
-    }
-    messages_[item.id] = std::move(env);
-    // Recipients still Pending have no transport yet (remote delivery arrives with the
-    // outbound client); they wait in the spool and are picked up at the next start.
-    if (deferred) {
-      schedule_locked(next, item.id);
+      std::int64_t next = 0;
+      bool deferred = false;
+      for (const recipient& r : env->recipients) {
+        if (r.status == rcpt_status::Deferred) {
+          next = deferred ? std::min(next, r.next_attempt) : r.next_attempt;
+          deferred = true;
+        }
+      }
+      std::string id = env->id;
+      messages_[id] = std::move(env);
+      // Recipients still Pending have no transport yet (remote delivery arrives with
+      // the outbound client); they wait in the spool and are picked up at the next start.
+      if (deferred) {
+        schedule_locked(next, id);
+      }
     }
   }
 }
 
-void scheduler::attempt(envelope& env) {
-  if (env.held) {
-    return;
-  }
-  auto message = spool_.open_message(env.id);
-  if (!message) {
-    spdlog::error("id={} cannot read queue file: {}", env.id, message.error().message);
-    for (recipient& r : env.recipients) {
-      if (r.status == rcpt_status::Pending || r.status == rcpt_status::Deferred) {
-        r.status = rcpt_status::Deferred;
-        r.next_attempt = now_() + k_io_retry;
-      }
+void scheduler::attempt_batch(std::vector<std::unique_ptr<envelope>>& batch) {
+  std::vector<std::unique_ptr<message_reader>> readers;
+  std::vector<attempt> attempts;
+  for (std::unique_ptr<envelope>& env : batch) {
+    if (env->held) {
+      continue;
     }
-    return;
+    auto message = spool_.open_message(env->id);
+    if (!message) {
+      spdlog::error("id={} cannot read queue file: {}", env->id, message.error().message);
+      for (recipient& r : env->recipients) {
+        if (r.status == rcpt_status::Pending || r.status == rcpt_status::Deferred) {
+          r.status = rcpt_status::Deferred;
+          r.next_attempt = now_() + k_io_retry;
+        }
+      }
+      continue;
+    }
+    attempts.push_back(attempt{env.get(), message->get()});
+    readers.push_back(std::move(*message));
   }
-  deliver_(env, **message);
+  bool recorded = false;
+  auto record_all = [&] {
+    if (recorded) {
+      return;
+    }
+    recorded = true;
+    for (attempt& a : attempts) {
+      record(*a.env);
+    }
+  };
+  if (!attempts.empty()) {
+    deliver_(attempts, record_all);
+  }
+  record_all();
+}
+
+void scheduler::record(envelope& env) {
   std::int64_t now = now_();
   for (recipient& r : env.recipients) {
     if (r.status == rcpt_status::Deferred && r.next_attempt <= now) {

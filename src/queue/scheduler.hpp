@@ -22,9 +22,17 @@ namespace posthorn::queue {
 
 class scheduler {
  public:
-  // Attempts the recipients it can (blocking, on a worker thread) and records each
-  // one's outcome in the envelope: Delivered, Failed, or Deferred with last_reply.
-  using deliver_fn = std::function<void(envelope& env, const message_reader& message)>;
+  // One message of a batch being attempted.
+  struct attempt {
+    envelope* env;
+    const message_reader* message;
+  };
+  // Attempts the recipients it can (blocking, on a worker thread), a batch of due
+  // messages at once, and records each one's outcome in the envelopes: Delivered,
+  // Failed, or Deferred with last_reply. It calls `record` once, when the outcomes are
+  // durable at their destination: the scheduler then makes them durable in the spool.
+  using deliver_fn =
+      std::function<void(std::vector<attempt>& batch, const std::function<void()>& record)>;
   using clock_fn = std::function<std::int64_t()>;  // unix seconds
 
   scheduler(spool& s, config::queue_config cfg, deliver_fn deliver, unsigned workers,
@@ -54,7 +62,9 @@ class scheduler {
     }
   };
   void run();
-  void attempt(envelope& env);
+  void attempt_batch(std::vector<std::unique_ptr<envelope>>& batch);
+  void record(envelope& env);
+  static constexpr std::size_t k_batch = 64;  // messages attempted together
   void schedule_locked(std::int64_t due, const std::string& id);
 
   spool& spool_;

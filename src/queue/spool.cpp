@@ -321,7 +321,7 @@ message_writer spool::begin(const std::string& id, std::size_t memory_limit) {
   return message_writer(dir_ / k_incoming / id, memory_limit);
 }
 
-result<fs::path> spool::stage(envelope& env, message_writer& w) {
+result<fs::path> spool::stage(envelope& env, message_writer& w, bool sync) {
   if (w.failed_) {
     w.discard();
     return fail(error::temp("4.3.0", "queue file write failed earlier"));
@@ -367,7 +367,7 @@ result<fs::path> spool::stage(envelope& env, message_writer& w) {
   iov[n++] = {const_cast<char*>(trailer.data()), trailer.size()};
   int err = io::writev_all(w.fd_, iov, n);
   const char* step = "write";
-  if (err == 0 && ::fdatasync(w.fd_) != 0) {
+  if (err == 0 && sync && ::fdatasync(w.fd_) != 0) {
     // Never retried: after a failed fsync the page cache may claim data the disk lacks.
     err = errno;
     step = "fsync";
@@ -400,18 +400,30 @@ std::vector<result<void>> spool::commit_batch(std::vector<commit_item>& items) {
   std::vector<result<void>> results(items.size());
   std::vector<std::pair<std::size_t, fs::path>> staged;
   staged.reserve(items.size());
+  // One message: its own fdatasync is the cheapest flush. Several: one syncfs for all.
+  const bool flush_each = items.size() == 1;
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (items[i].env == nullptr) {
       items[i].body.discard();
       results[i] = fail(error::temp("4.3.0", "no envelope"));
       continue;
     }
-    auto path = stage(*items[i].env, items[i].body);
+    auto path = stage(*items[i].env, items[i].body, flush_each);
     if (!path) {
       results[i] = fail(std::move(path.error()));
       continue;
     }
     staged.emplace_back(i, std::move(*path));
+  }
+  if (!flush_each && !staged.empty()) {
+    if (const int err = io::sync_filesystem(dir_ / k_incoming); err != 0) {
+      // Never retried: after a failed flush the page cache may claim what the disk lacks.
+      for (auto& [i, path] : staged) {
+        ::unlink(path.c_str());
+        results[i] = fail(io_error("flush", err));
+      }
+      staged.clear();
+    }
   }
 
   const fs::path active = dir_ / k_active;

@@ -82,8 +82,9 @@ class spool {
   // 4.3.0. env.size is set from the writer.
   result<void> commit(envelope& env, message_writer&& body);
 
-  // One commit for many messages: every file written and fsynced, renamed, then one
-  // fsync of active/. Each entry gets its own result.
+  // One commit for many messages: every file written, one flush of the file system
+  // (syncfs) for all their data, renamed, then one fsync of active/. Each entry gets
+  // its own result; a failed flush fails them all (never retried, DESIGN.md §4.1).
   struct commit_item {
     envelope* env;
     message_writer body;
@@ -113,9 +114,9 @@ class spool {
 
  private:
   explicit spool(fs::path dir);
-  // Writes and fdatasyncs one queue file in incoming/; returns its path. On failure
-  // nothing is left behind.
-  result<fs::path> stage(envelope& env, message_writer& body);
+  // Writes one queue file in incoming/ (and fdatasyncs it when `sync`); returns its
+  // path. On failure nothing is left behind.
+  result<fs::path> stage(envelope& env, message_writer& body, bool sync);
   fs::path dir_;
   std::string pid_tag_;  // two id characters from the process id (ids across processes)
 };

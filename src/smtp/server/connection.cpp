@@ -5,13 +5,13 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <array>
+#include <optional>
 #include <ctime>
 
 #include "smtp/server/listener.hpp"
@@ -22,7 +22,6 @@ namespace posthorn::smtp {
 namespace asio = boost::asio;
 using asio::awaitable;
 using asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -51,20 +50,6 @@ awaitable<std::invoke_result_t<F>> run_blocking(asio::thread_pool& pool, F f) {
       pool, [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); }, asio::use_awaitable);
 }
 
-// Hands a message to the group committer and waits for its flush.
-awaitable<result<void>> commit_async(queue::committer& c, queue::envelope* env,
-                                     queue::message_writer body) {
-  auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(result<void>)>(
-      [&c, env, &body, ex](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        c.submit(env, std::move(body), [h, ex](result<void> r) {
-          asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-        });
-      },
-      asio::use_awaitable);
-}
-
 std::string peer_ip(const tcp::socket& sock) {
   boost::system::error_code ec;
   auto ep = sock.remote_endpoint(ec);
@@ -91,9 +76,86 @@ bool is_trusted(const config::config& cfg, const std::string& ip) {
   return false;
 }
 
-awaitable<void> run_connection(tcp::socket sock, server_context& ctx,
+// The socket and its inactivity deadline. The timer is armed once per timeout period,
+// not once per read: when it fires early (the deadline moved on) it re-arms itself, and
+// when the deadline has passed it cancels the socket's pending operation.
+struct watched_socket : std::enable_shared_from_this<watched_socket> {
+  explicit watched_socket(tcp::socket s)
+      : sock(std::move(s)), timer(sock.get_executor()), signal(sock.get_executor()) {}
+
+  void extend(std::chrono::steady_clock::duration d) {
+    deadline = std::chrono::steady_clock::now() + d;
+    // A later deadline is picked up when the timer fires; an earlier one (DATA's own
+    // timeout after a longer command timeout) needs the timer moved now.
+    if (!armed || deadline < timer.expiry()) {
+      arm();
+    }
+  }
+
+  void arm() {
+    armed = true;
+    timer.expires_at(deadline);
+    timer.async_wait([w = weak_from_this(), gen = ++generation](boost::system::error_code ec) {
+      auto self = w.lock();
+      if (!self || gen != self->generation) {
+        return;  // gone, or superseded by a later arm()
+      }
+      self->armed = false;
+      if (ec || self->stopped) {
+        return;
+      }
+      if (self->deadline > std::chrono::steady_clock::now()) {
+        self->arm();
+        return;
+      }
+      self->timed_out = true;
+      boost::system::error_code ignored;
+      self->sock.cancel(ignored);
+    });
+  }
+
+  void stop() {
+    stopped = true;
+    timer.cancel();
+  }
+
+  tcp::socket sock;
+  asio::steady_timer timer;
+  // Wakes the connection when another thread (the committer) posts a result to it: the
+  // posted function stores the result and cancels the wait, all on the strand.
+  asio::steady_timer signal;
+  std::optional<result<void>> commit_result;
+  std::chrono::steady_clock::time_point deadline{};
+  bool armed = false;
+  std::uint64_t generation = 0;
+  bool stopped = false;
+  bool timed_out = false;
+};
+
+// Hands a message to the group committer and waits for the flush that covers it.
+awaitable<result<void>> commit(watched_socket& conn, queue::committer& c, queue::envelope& env,
+                               queue::message_writer body) {
+  auto ex = conn.sock.get_executor();
+  conn.commit_result.reset();
+  c.submit(&env, std::move(body), [self = conn.shared_from_this(), ex](result<void> r) {
+    asio::post(ex, [self, r = std::move(r)]() mutable {
+      self->commit_result = std::move(r);
+      self->signal.cancel();
+    });
+  });
+  // The posted function runs on this strand only while we wait, so it cannot be missed.
+  while (!conn.commit_result) {
+    conn.signal.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await conn.signal.async_wait(k_tuple);
+  }
+  co_return std::move(*conn.commit_result);
+}
+
+awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
                                config::listen_config where) {
   const config::config& cfg = *ctx.cfg;
+  auto conn = std::make_shared<watched_socket>(std::move(socket));
+  tcp::socket& sock = conn->sock;
   std::string ip = peer_ip(sock);
   bool admitted = ctx.limits.acquire(ip);
   spool_env env_api(ctx.spool);
@@ -110,17 +172,15 @@ awaitable<void> run_connection(tcp::socket sock, server_context& ctx,
   boost::system::error_code ec;
   sock.set_option(tcp::no_delay(true), ec);
   sock.non_blocking(true, ec);
-  asio::steady_timer timer(sock.get_executor());
 
   // Writes the pending replies; false when the client is gone or stopped reading.
   auto write_out = [&]() -> awaitable<bool> {
     if (s.output().empty()) {
       co_return true;
     }
-    timer.expires_after(cfg.limits.command_timeout);
-    auto r = co_await (asio::async_write(sock, asio::buffer(s.output()), k_tuple) ||
-                       timer.async_wait(k_tuple));
-    if (r.index() != 0 || std::get<0>(std::get<0>(r))) {
+    conn->extend(cfg.limits.command_timeout);
+    auto [wec, n] = co_await asio::async_write(sock, asio::buffer(s.output()), k_tuple);
+    if (wec) {
       co_return false;
     }
     s.output().clear();
@@ -159,7 +219,7 @@ awaitable<void> run_connection(tcp::socket sock, server_context& ctx,
     }
     if (a == action::Commit) {
       queue::envelope& env = s.envelope();
-      auto r = co_await commit_async(ctx.committer, &env, std::move(s.message()));
+      auto r = co_await commit(*conn, ctx.committer, env, std::move(s.message()));
       if (r) {
         spdlog::info("id={} event=queued from=<{}> nrcpt={} size={} client=[{}]", env.id,
                      env.sender.str(), env.recipients.size(), env.size, ip);
@@ -176,16 +236,16 @@ awaitable<void> run_connection(tcp::socket sock, server_context& ctx,
     if (!co_await write_out()) {
       break;
     }
-    timer.expires_after(s.mode() == input_mode::Data ? cfg.limits.data_timeout
-                                                     : cfg.limits.command_timeout);
-    auto w = co_await (sock.async_wait(tcp::socket::wait_read, k_tuple) ||
-                       timer.async_wait(k_tuple));
-    if (w.index() == 1) {
+    conn->extend(s.mode() == input_mode::Data ? cfg.limits.data_timeout
+                                              : cfg.limits.command_timeout);
+    auto [wec] = co_await sock.async_wait(tcp::socket::wait_read, k_tuple);
+    if (conn->timed_out) {
+      conn->timed_out = false;
       s.timeout();
       a = action::Close;
       continue;
     }
-    if (std::get<0>(std::get<0>(w))) {
+    if (wec) {
       break;
     }
     // The read buffer exists only while reading, so idle connections hold none.
@@ -203,6 +263,7 @@ awaitable<void> run_connection(tcp::socket sock, server_context& ctx,
     // Keep the rest before suspending: the thread-local buffer is not ours then.
     pending.assign(v);
   }
+  conn->stop();
   sock.shutdown(tcp::socket::shutdown_both, ec);
   sock.close(ec);
   if (admitted) {
