@@ -37,6 +37,11 @@ void scheduler::stop() {
   threads_.clear();
 }
 
+void scheduler::poke() {
+  { std::lock_guard lock(mu_); }
+  cv_.notify_all();
+}
+
 std::size_t scheduler::size() const {
   std::lock_guard lock(mu_);
   return messages_.size();

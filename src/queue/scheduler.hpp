@@ -44,6 +44,8 @@ class scheduler {
   void submit(envelope env);
   // Stops the workers after the attempts under way.
   void stop();
+  // Wakes the workers to look at the clock again (after it moved, or a flush).
+  void poke();
 
   // Messages known to the scheduler (queued or being attempted).
   std::size_t size() const;

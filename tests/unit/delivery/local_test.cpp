@@ -51,3 +51,93 @@ TEST(deliver_local, tries_local_recipients_that_are_pending_or_deferred) {
 
 }  // namespace
 }  // namespace posthorn::delivery
+
+namespace posthorn::delivery {
+namespace {
+
+std::size_t files_in(const fs::path& dir) {
+  std::size_t n = 0;
+  if (fs::is_directory(dir)) {
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+// Many messages share two flushes; the crash markers in tmp/ outlive record(), so an
+// attempt cut short before the spool learned the outcome never delivers twice.
+TEST(deliver_local_batch, delivers_every_message_and_keeps_markers_until_recorded) {
+  std::string pattern = (fs::temp_directory_path() / "posthorn-unit-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path root = fs::path(pattern) / "mail";
+  std::vector<queue::envelope> envs(3);
+  for (std::size_t i = 0; i < envs.size(); ++i) {
+    envs[i].id = "0ABCDEFGHIJ" + std::to_string(i);
+    envs[i].sender = {"someone", "example.net"};
+    for (const char* user : {"alice", "bob"}) {
+      queue::recipient r;
+      r.address = {user, "example.test"};
+      r.original = {"team", "example.test"};  // fan-out: one file, hard links
+      envs[i].recipients.push_back(r);
+    }
+  }
+  std::vector<local_job> jobs;
+  for (const auto& e : envs) {
+    jobs.push_back(local_job{&e, "Subject: x\r\n\r\nbody\r\n", {}});
+  }
+  bool recorded = false;
+  deliver_local_batch(jobs, root, "mx.example.test", [&] {
+    recorded = true;
+    // Durable in new/, markers still in tmp/.
+    EXPECT_EQ(files_in(root / "example.test" / "alice" / "new"), 3u);
+    EXPECT_EQ(files_in(root / "example.test" / "bob" / "new"), 3u);
+    EXPECT_EQ(files_in(root / "example.test" / "alice" / "tmp"), 3u);
+    for (const local_job& j : jobs) {
+      ASSERT_EQ(j.outcomes.size(), 2u);
+      EXPECT_TRUE(j.outcomes[0].status.has_value());
+      EXPECT_TRUE(j.outcomes[1].status.has_value());
+    }
+  });
+  EXPECT_TRUE(recorded);
+  EXPECT_EQ(files_in(root / "example.test" / "alice" / "tmp"), 0u);
+  EXPECT_EQ(files_in(root / "example.test" / "bob" / "tmp"), 0u);
+  // A second attempt after a crash before record() would have found the markers; now
+  // that they are gone, the files in new/ are what the users have.
+  for (const auto& e : fs::directory_iterator(root / "example.test" / "alice" / "new")) {
+    EXPECT_EQ(fs::hard_link_count(e.path()), 2u);  // alice's and bob's copy
+  }
+  fs::remove_all(pattern);
+}
+
+TEST(deliver_local_batch, a_retry_that_finds_a_marker_does_not_deliver_again) {
+  std::string pattern = (fs::temp_directory_path() / "posthorn-unit-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path root = fs::path(pattern) / "mail";
+  queue::envelope env;
+  env.id = "0ABCDEFGHIJK";
+  env.sender = {"someone", "example.net"};
+  queue::recipient r;
+  r.address = {"alice", "example.test"};
+  r.original = r.address;
+  env.recipients.push_back(r);
+  std::vector<local_job> jobs{local_job{&env, "Subject: x\r\n\r\nbody\r\n", {}}};
+  // First attempt "crashes" inside record(): the markers stay behind.
+  struct crash {};
+  try {
+    deliver_local_batch(jobs, root, "mx.example.test", [] { throw crash{}; });
+  } catch (const crash&) {
+  }
+  ASSERT_EQ(files_in(root / "example.test" / "alice" / "new"), 1u);
+  ASSERT_EQ(files_in(root / "example.test" / "alice" / "tmp"), 1u);
+  jobs[0].outcomes.clear();
+  deliver_local_batch(jobs, root, "mx.example.test", [] {});
+  ASSERT_EQ(jobs[0].outcomes.size(), 1u);
+  EXPECT_TRUE(jobs[0].outcomes[0].status.has_value());
+  EXPECT_EQ(files_in(root / "example.test" / "alice" / "new"), 1u);  // not twice
+  EXPECT_EQ(files_in(root / "example.test" / "alice" / "tmp"), 0u);
+  fs::remove_all(pattern);
+}
+
+}  // namespace
+}  // namespace posthorn::delivery
