@@ -114,6 +114,8 @@ class loader {
   status read_queue(const toml::node& v, config& cfg) const;
   status read_limits(const toml::node& v, config& cfg) const;
   status read_smtp(const toml::node& v, config& cfg) const;
+  status read_auth(const toml::node& v, config& cfg) const;
+  status read_submission(const toml::node& v, config& cfg) const;
 
   std::string file_;
   fs::path base_;
@@ -283,6 +285,9 @@ status loader::read_listen(const toml::node& v, config& cfg) const {
             }
             return {};
           }
+          if (k == "allow_plaintext_auth") {
+            return read_bool(value, key, l.allow_plaintext_auth);
+          }
           return unknown_key(k, key, value);
         });
     if (!st) {
@@ -318,6 +323,9 @@ status loader::read_tls(const toml::node& v, config& cfg) {
         }
         if (k == "self_signed") {
           return read_bool(value, key, cfg.tls.self_signed);
+        }
+        if (k == "session_tickets") {
+          return read_bool(value, key, cfg.tls.session_tickets);
         }
         return unknown_key(k, key, value);
       });
@@ -555,6 +563,44 @@ status loader::read_smtp(const toml::node& v, config& cfg) const {
       });
 }
 
+status loader::read_auth(const toml::node& v, config& cfg) const {
+  return read_section(
+      v, "auth", [&](const toml::key& k, const toml::node& value, const std::string& key) -> status {
+        if (k == "max_failures") {
+          return read_int(value, key, cfg.auth.max_failures, 0);
+        }
+        if (k == "failure_window") {
+          return read_duration(value, key, cfg.auth.failure_window, false);
+        }
+        return unknown_key(k, key, value);
+      });
+}
+
+status loader::read_submission(const toml::node& v, config& cfg) const {
+  return read_section(
+      v, "submission",
+      [&](const toml::key& k, const toml::node& value, const std::string& key) -> status {
+        if (k == "sender_policy") {
+          std::string rule;
+          if (auto s = read_string(value, key, rule); !s) {
+            return s;
+          }
+          if (rule == "own") {
+            cfg.submission.sender_policy = sender_rule::Own;
+          } else if (rule == "domain") {
+            cfg.submission.sender_policy = sender_rule::Domain;
+          } else if (rule == "any") {
+            cfg.submission.sender_policy = sender_rule::Any;
+          } else {
+            return fail(value.source(), key,
+                        "unknown policy \"" + rule + "\" (expected own, domain or any)");
+          }
+          return {};
+        }
+        return unknown_key(k, key, value);
+      });
+}
+
 std::expected<config, config_error> loader::run(const toml::table& root, const fs::path& source) {
   config cfg;
   cfg.source = source;
@@ -599,6 +645,10 @@ std::expected<config, config_error> loader::run(const toml::table& root, const f
       st = read_limits(value, cfg);
     } else if (k == "smtp") {
       st = read_smtp(value, cfg);
+    } else if (k == "auth") {
+      st = read_auth(value, cfg);
+    } else if (k == "submission") {
+      st = read_submission(value, cfg);
     } else {
       st = unknown_key(k, key, value);
     }

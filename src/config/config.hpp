@@ -24,12 +24,16 @@ struct listen_config {
   std::string address = "127.0.0.1:2525";  // as written
   host_port endpoint{"127.0.0.1", 2525};   // parsed
   listener_role role = listener_role::Mx;
+  // Offer AUTH without TLS (PLAIN and LOGIN then send passwords in the clear); for
+  // clients that cannot do TLS on a trusted network only. Moot on submissions (TLS first).
+  bool allow_plaintext_auth = false;
 };
 
 struct tls_config {
   fs::path cert = "var/tls/cert.pem";
   fs::path key = "var/tls/key.pem";
   bool self_signed = false;
+  bool session_tickets = true;  // false: no RFC 5077 / TLS 1.3 tickets (session cache only)
 };
 
 struct domains_config {
@@ -81,6 +85,22 @@ struct smtp_config {
   bool expn = false;
 };
 
+struct auth_config {
+  std::uint32_t max_failures = 5;                      // per client in failure_window; 0 = no block
+  seconds failure_window = std::chrono::minutes(15);  // sliding window for max_failures
+};
+
+// Which envelope senders an authenticated client may use on submission.
+enum class sender_rule {
+  Own,     // the user's address, its +tag forms and aliases that deliver to the user
+  Domain,  // any address in the user's domain
+  Any,     // anything
+};
+
+struct submission_config {
+  sender_rule sender_policy = sender_rule::Own;
+};
+
 struct config {
   fs::path source;  // the file this was loaded from; relative paths below are already resolved
   std::string hostname = "localhost";
@@ -95,6 +115,8 @@ struct config {
   queue_config queue;
   limits_config limits;
   smtp_config smtp;
+  auth_config auth;
+  submission_config submission;
 
   fs::path spool_dir() const { return state_dir / "spool"; }
 };
