@@ -1,0 +1,176 @@
+// SMTP AUTH credential checks against the users file, and the submission sender rule.
+
+#include "policy/credentials.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <string>
+
+#include "auth/password.hpp"
+
+namespace posthorn::policy {
+namespace {
+
+std::string hash_of(std::string_view password) {
+  const auto h = auth::hash_password(password);
+  EXPECT_TRUE(h.has_value());
+  return h.value_or("");
+}
+
+mail::address addr(std::string_view text) {
+  const auto a = mail::parse_address(text);
+  EXPECT_TRUE(a.has_value()) << text;
+  return a.value_or(mail::address{});
+}
+
+// One set of users for every test: hashing is slow by design, so it is done once.
+class Credentials : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string users = "Alice@Example.TEST:" + hash_of("alice-pw") + "\n" +
+                              "bob@example.test:" + hash_of("bob-pw") + "\n" +
+                              "carol@example.test:\n" +          // receives mail, no login
+                              "dave@example.test:*\n" +           // locked
+                              "erin@example.test:!" + hash_of("erin-pw") + "\n" +  // locked
+                              "bob@example.org:" + hash_of("bob-org-pw") + "\n" +
+                              "frank@elsewhere.test:" + hash_of("frank-pw") + "\n";
+    const std::string aliases =
+        "postmaster: alice\n"
+        "team: alice, bob\n"
+        "outside: someone@remote.test\n";
+    auto a = accounts::from_text({"example.test", "example.org"}, users, aliases, "");
+    ASSERT_TRUE(a.has_value()) << a.error().message;
+    accounts_ = *a;
+  }
+  static void TearDownTestSuite() { accounts_.reset(); }
+
+  static std::shared_ptr<const accounts> accounts_;
+};
+
+std::shared_ptr<const accounts> Credentials::accounts_;
+
+TEST_F(Credentials, KnownUserWithTheRightPassword) {
+  const credential_checker checker(accounts_);
+  const auto who = checker.authenticate("alice@example.test", "alice-pw");
+  ASSERT_TRUE(who.has_value());
+  EXPECT_EQ(who->str(), "Alice@Example.TEST");  // the spelling of the users file
+  EXPECT_TRUE(checker.check("bob@example.test", "bob-pw"));
+  EXPECT_TRUE(checker.check("bob@example.org", "bob-org-pw"));
+}
+
+TEST_F(Credentials, NamesAreCaseInsensitive) {
+  const credential_checker checker(accounts_);
+  EXPECT_TRUE(checker.check("ALICE@example.TEST", "alice-pw"));
+  EXPECT_TRUE(checker.check("Bob@Example.Test", "bob-pw"));
+}
+
+TEST_F(Credentials, WrongPassword) {
+  const credential_checker checker(accounts_);
+  EXPECT_FALSE(checker.check("alice@example.test", "Alice-pw"));
+  EXPECT_FALSE(checker.check("alice@example.test", ""));
+  EXPECT_FALSE(checker.check("bob@example.test", "alice-pw"));
+  EXPECT_FALSE(checker.check("bob@example.org", "bob-pw"));
+}
+
+TEST_F(Credentials, UnknownUser) {
+  const credential_checker checker(accounts_);
+  EXPECT_FALSE(checker.check("zed@example.test", "alice-pw"));
+  EXPECT_FALSE(checker.check("alice@example.net", "alice-pw"));
+  EXPECT_FALSE(checker.check("", "alice-pw"));
+  EXPECT_FALSE(checker.check("@example.test", "alice-pw"));
+  EXPECT_FALSE(checker.check("alice@", "alice-pw"));
+  EXPECT_FALSE(checker.check("not an address", "alice-pw"));
+}
+
+TEST_F(Credentials, AccountsWithoutALoginNeverMatch) {
+  const credential_checker checker(accounts_);
+  EXPECT_FALSE(checker.check("carol@example.test", ""));
+  EXPECT_FALSE(checker.check("dave@example.test", "*"));
+  EXPECT_FALSE(checker.check("erin@example.test", "erin-pw"));
+}
+
+TEST_F(Credentials, BareLocalPartNamesTheOneLocalUser) {
+  const credential_checker checker(accounts_);
+  const auto who = checker.authenticate("ALICE", "alice-pw");
+  ASSERT_TRUE(who.has_value());
+  EXPECT_EQ(who->str(), "Alice@Example.TEST");
+  // bob is in two local domains: ambiguous, so the full address is needed.
+  EXPECT_FALSE(checker.check("bob", "bob-pw"));
+  EXPECT_FALSE(checker.check("bob", "bob-org-pw"));
+  // frank's domain is not local.
+  EXPECT_FALSE(checker.check("frank", "frank-pw"));
+  EXPECT_TRUE(checker.check("frank@elsewhere.test", "frank-pw"));
+}
+
+TEST_F(Credentials, FindLoginResolvesWithoutAPassword) {
+  const credential_checker checker(accounts_);
+  ASSERT_NE(checker.find_login("alice"), nullptr);
+  EXPECT_EQ(checker.find_login("alice")->address.str(), "Alice@Example.TEST");
+  EXPECT_EQ(checker.find_login("bob"), nullptr);
+  EXPECT_EQ(checker.find_login("nobody@example.test"), nullptr);
+  EXPECT_EQ(credential_checker(nullptr).find_login("alice"), nullptr);
+}
+
+// Not a performance assertion: an unknown user must run crypt(3) like a known one, which
+// makes the two take the same order of time (a miss without hashing is ~1000x faster).
+TEST_F(Credentials, UnknownUserCostsAHashLikeAWrongPassword) {
+  const credential_checker checker(accounts_);
+  const auto median_time = [&](std::string_view user) {
+    std::array<std::chrono::nanoseconds, 3> t{};
+    for (auto& one : t) {
+      const auto start = std::chrono::steady_clock::now();
+      (void)checker.check(user, "wrong");
+      one = std::chrono::steady_clock::now() - start;
+    }
+    std::sort(t.begin(), t.end());
+    return t[1];
+  };
+  const auto known = median_time("alice@example.test");
+  EXPECT_GT(median_time("nobody@example.test") * 4, known);
+  EXPECT_GT(median_time("carol@example.test") * 4, known);
+  EXPECT_GT(median_time("bob") * 4, known);
+}
+
+// sender_allowed: RFC 6409 §6.1.
+
+TEST_F(Credentials, OwnSenderRule) {
+  const auto alice = addr("Alice@Example.TEST");
+  const auto own = config::sender_rule::Own;
+  EXPECT_TRUE(sender_allowed(*accounts_, own, alice, addr("alice@example.test")));
+  EXPECT_TRUE(sender_allowed(*accounts_, own, alice, addr("ALICE@EXAMPLE.test")));
+  EXPECT_TRUE(sender_allowed(*accounts_, own, alice, addr("alice+lists@example.test")));
+  EXPECT_TRUE(sender_allowed(*accounts_, own, alice, addr("postmaster@example.test")));
+  EXPECT_TRUE(sender_allowed(*accounts_, own, alice, addr("team@example.test")));
+  // A bare alias is in every local domain, its bare members in the alias's domain:
+  // team@example.org reaches alice@example.org, who does not exist.
+  EXPECT_FALSE(sender_allowed(*accounts_, own, alice, addr("team@example.org")));
+  EXPECT_TRUE(sender_allowed(*accounts_, own, alice, mail::address{}));  // <>
+  EXPECT_FALSE(sender_allowed(*accounts_, own, alice, addr("bob@example.test")));
+  EXPECT_FALSE(sender_allowed(*accounts_, own, alice, addr("bob+x@example.test")));
+  EXPECT_FALSE(sender_allowed(*accounts_, own, alice, addr("outside@example.test")));
+  EXPECT_FALSE(sender_allowed(*accounts_, own, alice, addr("nobody@example.test")));
+  EXPECT_FALSE(sender_allowed(*accounts_, own, alice, addr("alice@example.org")));
+  EXPECT_FALSE(sender_allowed(*accounts_, own, alice, addr("alice@gmail.test")));
+}
+
+TEST_F(Credentials, DomainSenderRule) {
+  const auto bob = addr("bob@example.test");
+  const auto domain = config::sender_rule::Domain;
+  EXPECT_TRUE(sender_allowed(*accounts_, domain, bob, addr("bob@example.test")));
+  EXPECT_TRUE(sender_allowed(*accounts_, domain, bob, addr("anyone@EXAMPLE.TEST")));
+  // An alias in another domain, reaching another bob (bob@example.org).
+  EXPECT_FALSE(sender_allowed(*accounts_, domain, bob, addr("team@example.org")));
+  EXPECT_FALSE(sender_allowed(*accounts_, domain, bob, addr("anyone@example.org")));
+  EXPECT_FALSE(sender_allowed(*accounts_, domain, bob, addr("bob@remote.test")));
+}
+
+TEST_F(Credentials, AnySenderRule) {
+  const auto bob = addr("bob@example.test");
+  EXPECT_TRUE(sender_allowed(*accounts_, config::sender_rule::Any, bob, addr("x@remote.test")));
+}
+
+}  // namespace
+}  // namespace posthorn::policy
