@@ -7,7 +7,7 @@ PYTHON      ?= /usr/bin/python3
 CONFIG      ?= config/dev.toml
 PYTEST_ARGS ?=
 
-.PHONY: all bootstrap configure build run test unit integration bench clean distclean
+.PHONY: all bootstrap configure build run test unit integration bench clean distclean fuzz
 
 all: build
 
@@ -52,3 +52,8 @@ clean:
 # Also removes ./var: the state and the Maildirs that `make run` wrote.
 distclean: clean
 	rm -rf var
+
+# libFuzzer targets (tests/fuzz/), built with clang++-19 into build-fuzz/; FUZZ_SECONDS per
+# target (default 20). Not part of `make test`.
+fuzz:
+	tests/fuzz/run

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 
 #include <array>
@@ -20,6 +21,7 @@
 namespace posthorn::smtp {
 
 namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
 using asio::awaitable;
 using asio::ip::tcp;
 
@@ -159,8 +161,50 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
   std::string ip = peer_ip(sock);
   bool admitted = ctx.limits.acquire(ip);
   spool_env env_api(ctx.spool);
-  session s(session_settings::from(cfg, where), ctx.accounts, env_api,
+  session_settings settings = session_settings::from(cfg, where);
+  std::shared_ptr<ssl::context> tls_ctx = ctx.tls_context ? ctx.tls_context() : nullptr;
+  settings.tls_available = tls_ctx != nullptr && where.role != config::listener_role::Submissions;
+  session s(std::move(settings), ctx.accounts, env_api,
             peer_info{ip, "unknown", is_trusted(cfg, ip)});
+
+  boost::system::error_code ec;
+  sock.set_option(tcp::no_delay(true), ec);
+  sock.non_blocking(true, ec);
+
+  // After STARTTLS (or from the start on an implicit-TLS listener) all I/O goes through
+  // this stream; its buffer is the connection's own, as reads complete on any thread.
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls;
+  std::vector<char> tls_buf;
+  auto start_tls = [&]() -> awaitable<bool> {
+    if (!tls_ctx) {
+      co_return false;
+    }
+    tls = std::make_unique<ssl::stream<tcp::socket&>>(sock, *tls_ctx);
+    conn->extend(cfg.limits.command_timeout);
+    auto [hec] = co_await tls->async_handshake(ssl::stream_base::server, k_tuple);
+    if (hec || conn->timed_out) {
+      spdlog::info("event=tls-failed client=[{}] reason=\"{}\"", ip,
+                   conn->timed_out ? std::string("timeout") : hec.message());
+      co_return false;
+    }
+    SSL* h = tls->native_handle();
+    std::string info = fmt::format("(using {} with cipher {})", SSL_get_version(h),
+                                   SSL_get_cipher_name(h));
+    spdlog::info("event=tls client=[{}] {}", ip, info);
+    s.tls_started(std::move(info));
+    tls_buf.resize(16 * 1024);
+    co_return true;
+  };
+
+  if (admitted && where.role == config::listener_role::Submissions) {
+    // RFC 8314 §3.3: TLS from the first octet, then the greeting inside it.
+    if (!co_await start_tls()) {
+      ctx.limits.release(ip);
+      conn->stop();
+      sock.close(ec);
+      co_return;
+    }
+  }
   if (admitted) {
     spdlog::info("event=connect client=[{}] listener={}", ip, where.address);
     s.greet();
@@ -169,17 +213,14 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
     s.refuse(make_reply(421, "4.7.0", cfg.hostname + " Error: too many connections"));
   }
 
-  boost::system::error_code ec;
-  sock.set_option(tcp::no_delay(true), ec);
-  sock.non_blocking(true, ec);
-
   // Writes the pending replies; false when the client is gone or stopped reading.
   auto write_out = [&]() -> awaitable<bool> {
     if (s.output().empty()) {
       co_return true;
     }
     conn->extend(cfg.limits.command_timeout);
-    auto [wec, n] = co_await asio::async_write(sock, asio::buffer(s.output()), k_tuple);
+    auto [wec, n] = tls ? co_await asio::async_write(*tls, asio::buffer(s.output()), k_tuple)
+                        : co_await asio::async_write(sock, asio::buffer(s.output()), k_tuple);
     if (wec) {
       co_return false;
     }
@@ -217,6 +258,18 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
       a = feed_pending();
       continue;
     }
+    if (a == action::StartTls) {
+      if (!co_await write_out()) {
+        break;
+      }
+      // CVE-2011-0411: whatever the client pipelined after STARTTLS is dropped unread.
+      pending.clear();
+      if (!co_await start_tls()) {
+        break;
+      }
+      a = action::Read;
+      continue;
+    }
     if (a == action::Commit) {
       queue::envelope& env = s.envelope();
       auto r = co_await commit(*conn, ctx.committer, env, std::move(s.message()));
@@ -238,27 +291,42 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
     }
     conn->extend(s.mode() == input_mode::Data ? cfg.limits.data_timeout
                                               : cfg.limits.command_timeout);
-    auto [wec] = co_await sock.async_wait(tcp::socket::wait_read, k_tuple);
-    if (conn->timed_out) {
-      conn->timed_out = false;
-      s.timeout();
-      a = action::Close;
-      continue;
+    std::string_view v;
+    if (tls) {
+      auto [rec, n] = co_await tls->async_read_some(asio::buffer(tls_buf), k_tuple);
+      if (conn->timed_out) {
+        conn->timed_out = false;
+        s.timeout();
+        a = action::Close;
+        continue;
+      }
+      if (rec || n == 0) {
+        break;
+      }
+      v = std::string_view(tls_buf.data(), n);
+    } else {
+      auto [wec] = co_await sock.async_wait(tcp::socket::wait_read, k_tuple);
+      if (conn->timed_out) {
+        conn->timed_out = false;
+        s.timeout();
+        a = action::Close;
+        continue;
+      }
+      if (wec) {
+        break;
+      }
+      // The read buffer exists only while reading, so idle connections hold none.
+      static thread_local std::array<char, 64 * 1024> buf;
+      std::size_t n = sock.read_some(asio::buffer(buf), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        a = action::Read;
+        continue;
+      }
+      if (ec || n == 0) {
+        break;
+      }
+      v = std::string_view(buf.data(), n);
     }
-    if (wec) {
-      break;
-    }
-    // The read buffer exists only while reading, so idle connections hold none.
-    static thread_local std::array<char, 64 * 1024> buf;
-    std::size_t n = sock.read_some(asio::buffer(buf), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      a = action::Read;
-      continue;
-    }
-    if (ec || n == 0) {
-      break;
-    }
-    std::string_view v(buf.data(), n);
     a = s.feed(v);
     // Keep the rest before suspending: the thread-local buffer is not ours then.
     pending.assign(v);

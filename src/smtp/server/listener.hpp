@@ -5,9 +5,11 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,6 +49,8 @@ struct server_context {
   boost::asio::thread_pool& blocking;  // fsync, file I/O, crypt: never the event loop
   connection_limits limits;
   std::atomic<bool> stopping{false};
+  // The current server TLS context (replaced on reload); empty or null: no TLS.
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> tls_context;
 };
 
 class listener {

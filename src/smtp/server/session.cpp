@@ -155,6 +155,10 @@ action session::feed_command(std::string_view& in) {
   if (mode_ == input_mode::Closed) {
     return action::Close;
   }
+  if (starttls_pending_) {
+    starttls_pending_ = false;
+    return action::StartTls;
+  }
   return action::Read;
 }
 
@@ -206,6 +210,9 @@ void session::on_ehlo(const command& c) {
   r.lines.push_back("8BITMIME");
   r.lines.push_back("SMTPUTF8");
   r.lines.push_back("ENHANCEDSTATUSCODES");
+  if (settings_.tls_available && !tls_active_) {
+    r.lines.push_back("STARTTLS");  // RFC 3207 §4.2: not after TLS is up
+  }
   r.lines.push_back("HELP");
   send(r);
 }
@@ -230,6 +237,40 @@ void session::on_obsolete(const command& c) {
   // RFC 5321 §4.5.3? lists SEND/SOML/SAML as obsolete; TURN is unsafe (RFC 2645).
   error_reply(502, "5.5.1", std::string("Error: ") + std::string(verb_name(c.v)) +
                                 " is obsolete and not implemented");
+}
+
+// RFC 3207.
+void session::on_starttls(const command& c) {
+  if (!trim(c.arg).empty()) {
+    error_reply(501, "5.5.4", "Syntax: STARTTLS");
+    return;
+  }
+  if (tls_active_) {
+    error_reply(503, "5.5.1", "Error: TLS already active");
+    return;
+  }
+  if (!settings_.tls_available) {
+    error_reply(454, "4.7.0", "TLS not available due to temporary reason");
+    return;
+  }
+  if (txn_.active) {
+    error_reply(503, "5.5.1", "Error: STARTTLS not allowed during a mail transaction");
+    return;
+  }
+  send(reply{220, "2.0.0", {"Ready to start TLS"}});
+  starttls_pending_ = true;
+}
+
+void session::tls_started(std::string info) {
+  // RFC 3207 §4.2: discard all knowledge from before TLS; the client must EHLO again.
+  // Unread input was discarded by the driver (CVE-2011-0411).
+  lines_.reset();
+  reset_transaction();
+  helo_.clear();
+  esmtp_ = false;
+  enter_phase(phase::Connected);
+  tls_active_ = true;
+  tls_info_ = std::move(info);
 }
 
 void session::on_not_offered(const command& c) {

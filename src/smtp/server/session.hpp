@@ -33,6 +33,8 @@ struct session_settings {
   bool vrfy = true;
   bool expn = false;
   config::listener_role role = config::listener_role::Mx;
+  bool tls_available = false;         // a certificate is loaded: STARTTLS may be offered
+  bool allow_plaintext_auth = false;  // AUTH without TLS (never by default)
 
   static session_settings from(const config::config& cfg, const config::listen_config& l);
 };
@@ -61,6 +63,7 @@ enum class action {
   Flush,   // output is large: write it before going on
   Spill,   // the message buffer is full: call message().spill() off the loop, then spill_done()
   Commit,  // end of DATA accepted: commit envelope()+message(), then commit_done()
+  StartTls,  // write pending output, drop all unread input, handshake, then tls_started()
   Close,   // write pending output, then close the connection
 };
 
@@ -85,6 +88,10 @@ class session {
   // The driver's answers to Spill and Commit.
   void spill_done(result<void> r);
   void commit_done(result<void> r);
+  // TLS is up (after STARTTLS, or at once on an implicit-TLS listener): everything
+  // learned before is forgotten (RFC 3207 §4.2). `info` names protocol and cipher.
+  void tls_started(std::string info);
+  bool tls_active() const { return tls_active_; }
   // The driver's timer fired without input: 421 4.4.2 and Close.
   void timeout();
   // The server is shutting down: 421 4.3.2 and Close.
@@ -161,6 +168,7 @@ class session {
   void on_expn(const command& c);
   void on_obsolete(const command& c);
   void on_not_offered(const command& c);
+  void on_starttls(const command& c);
 
   bool greeted_check();
   std::optional<mail::address> query_address(std::string_view arg, std::string_view verb);
@@ -187,6 +195,9 @@ class session {
   std::string out_;
   counters stats_;
   bool spill_pending_ = false;
+  bool starttls_pending_ = false;
+  bool tls_active_ = false;
+  std::string tls_info_;  // "(using TLSv1.3 with cipher ...)" for Received:
   bool spill_failed_ = false;
 };
 

@@ -45,7 +45,7 @@ const session::handler_entry* session::find_entry(verb v) {
       {verb::Help, "HELP [command]: this text", &session::on_help},
       {verb::Vrfy, "VRFY <address>: verify an address", &session::on_vrfy},
       {verb::Expn, "EXPN <list>: list the members of a mailing list", &session::on_expn},
-      {verb::Starttls, "", &session::on_not_offered},
+      {verb::Starttls, "STARTTLS: start TLS (RFC 3207)", &session::on_starttls},
       {verb::Auth, "", &session::on_not_offered},
       {verb::Bdat, "", &session::on_not_offered},
       {verb::Etrn, "", &session::on_not_offered},
@@ -248,6 +248,9 @@ std::string session::protocol_name() const {
   if (txn_.smtputf8) {
     p = "UTF8SMTP";
   }
+  if (tls_active_) {
+    p += "S";
+  }
   return p;
 }
 
@@ -263,6 +266,7 @@ std::string session::received_field() const {
     info.for_rcpt = txn_.rcpts.front().addr.str();
   }
   info.when = env_api_.now();
+  info.tls_info = tls_info_;
   return mail::received_header(info);
 }
 
