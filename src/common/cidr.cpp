@@ -85,7 +85,9 @@ std::string ip_address::str() const {
 }
 
 std::optional<ip_address> ip_address::parse(std::string_view text) {
-  if (text.empty() || text.size() > k_max_address_text) {
+  // inet_pton stops at a NUL: text past one would otherwise ride along unchecked.
+  if (text.empty() || text.size() > k_max_address_text ||
+      text.find('\0') != std::string_view::npos) {
     return std::nullopt;
   }
   ip_address a;

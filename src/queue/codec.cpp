@@ -98,7 +98,7 @@ class reader {
 
 // The smallest encoded recipient (all strings empty), to bound a corrupt count.
 constexpr std::size_t k_min_recipient = 4 * 5 + 3 + 4 + 4 + 8;
-constexpr std::size_t k_min_status_recipient = 1 + 4 + 8 + 4;
+constexpr std::size_t k_min_status_recipient = 1 + 1 + 4 + 8 + 4;
 
 }  // namespace
 
@@ -240,10 +240,11 @@ std::string encode_status(const envelope& env) {
   std::string out(k_status_magic);
   put_int<std::uint32_t>(out, k_version);
   put_str(out, env.id);
-  put_int<std::uint8_t>(out, env.held ? 1 : 0);
+  put_int<std::uint8_t>(out, (env.held ? 1 : 0) | (env.delay_warned ? 2 : 0));
   put_int<std::uint32_t>(out, static_cast<std::uint32_t>(env.recipients.size()));
   for (const recipient& r : env.recipients) {
     put_int<std::uint8_t>(out, static_cast<std::uint8_t>(r.status));
+    put_int<std::uint8_t>(out, r.reported ? 1 : 0);
     put_int<std::uint32_t>(out, r.attempts);
     put_int<std::int64_t>(out, r.next_attempt);
     put_str(out, r.last_reply);
@@ -267,13 +268,14 @@ bool apply_status(std::string_view bytes, envelope& env) {
   if (in.get_int<std::uint32_t>() != k_version || in.get_str() != env.id) {
     return false;
   }
-  const bool held = in.get_bool();
+  const auto flags = in.get_int<std::uint8_t>();
   const auto count = in.get_int<std::uint32_t>();
   if (!in.ok() || count != env.recipients.size() || count > in.left() / k_min_status_recipient) {
     return false;
   }
   struct state {
     rcpt_status status;
+    bool reported;
     std::uint32_t attempts;
     std::int64_t next_attempt;
     std::string last_reply;
@@ -281,6 +283,7 @@ bool apply_status(std::string_view bytes, envelope& env) {
   std::vector<state> states(count);
   for (state& s : states) {
     s.status = in.get_enum(rcpt_status::Failed);
+    s.reported = in.get_bool();
     s.attempts = in.get_int<std::uint32_t>();
     s.next_attempt = in.get_int<std::int64_t>();
     s.last_reply = in.get_str();
@@ -288,10 +291,15 @@ bool apply_status(std::string_view bytes, envelope& env) {
   if (!in.at_end()) {
     return false;
   }
-  env.held = held;
+  if (flags > 3) {
+    return false;
+  }
+  env.held = (flags & 1) != 0;
+  env.delay_warned = (flags & 2) != 0;
   for (std::size_t i = 0; i < count; ++i) {
     recipient& r = env.recipients[i];
     r.status = states[i].status;
+    r.reported = states[i].reported;
     r.attempts = states[i].attempts;
     r.next_attempt = states[i].next_attempt;
     r.last_reply = std::move(states[i].last_reply);

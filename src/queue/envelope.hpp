@@ -29,6 +29,7 @@ struct recipient {
   std::uint32_t attempts = 0;
   std::string last_reply;         // "550 5.1.1 ..." or a local reason
   std::int64_t next_attempt = 0;  // unix seconds; 0 = now
+  bool reported = false;          // its final DSN (bounce, success notice) was queued
 };
 
 struct envelope {
@@ -46,6 +47,7 @@ struct envelope {
   std::string protocol;   // "SMTP", "ESMTP", "ESMTPS", "ESMTPSA", "local"
   std::string auth_user;  // "" when not authenticated
   bool held = false;
+  bool delay_warned = false;  // the delay warning DSN was queued
   std::uint64_t size = 0;  // message octets in the queue file (our Received: included)
 
   bool done() const;  // every recipient Delivered or Failed

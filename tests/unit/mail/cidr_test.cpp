@@ -1,6 +1,7 @@
 // IP addresses, CIDR networks and host:port endpoints (common/cidr.hpp).
 
 #include "common/cidr.hpp"
+#include "mail/address.hpp"
 
 #include <gtest/gtest.h>
 
@@ -139,3 +140,12 @@ TEST(HostPort, Parse) {
 
 }  // namespace
 }  // namespace posthorn
+
+// Found by fuzz_address: inet_pton stopped at the NUL and the rest was accepted.
+TEST(ip_address_nul, text_with_a_nul_is_refused) {
+  using posthorn::ip_address;
+  EXPECT_FALSE(ip_address::parse(std::string_view("::1\0\xff", 5)).has_value());
+  EXPECT_FALSE(ip_address::parse(std::string_view("127.0.0.1\0x", 11)).has_value());
+  EXPECT_FALSE(
+      posthorn::mail::parse_address(std::string_view("r@[IPv6:::\0\xc3]", 15)).has_value());
+}
