@@ -1,0 +1,31 @@
+#pragma once
+// What a TLS connection negotiated, for the Received: header (RFC 5321 §4.4, the
+// "ESMTPS" protocol of RFC 3848) and logs; and per-connection client set-up.
+
+#include <openssl/ssl.h>
+
+#include <string>
+
+#include "common/error.hpp"
+
+namespace posthorn::tls {
+
+struct session_info {
+  std::string protocol;  // "TLSv1.3"
+  std::string cipher;    // "TLS_AES_256_GCM_SHA384" (OpenSSL's names for TLS 1.2 suites)
+  int bits = 0;          // the cipher's secret bits
+  bool resumed = false;  // an abbreviated handshake (session or ticket reused)
+};
+
+// The negotiated parameters of an SSL* whose handshake is complete.
+session_info describe(const SSL* ssl);
+
+// "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)", the comment that
+// mail::received_info::tls_info carries; "" before a handshake.
+std::string received_comment(const SSL* ssl);
+
+// Outbound connections: sends `host` as SNI (RFC 6066 §3) and, when `verify_name`, makes
+// the certificate check also match `host` (RFC 6125). Call before the handshake.
+result<void> set_peer_name(SSL* ssl, const std::string& host, bool verify_name);
+
+}  // namespace posthorn::tls
