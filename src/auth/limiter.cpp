@@ -54,8 +54,7 @@ void failure_limiter::record_locked(std::string key, clock::time_point now) {
     recent_.splice(recent_.begin(), recent_, it->second.lru);
   }
   auto& times = it->second.failures;
-  times.erase(times.begin(),
-              std::upper_bound(times.begin(), times.end(), now - settings_.window));
+  times.erase(times.begin(), std::upper_bound(times.begin(), times.end(), now - settings_.window));
   // A steady clock never goes back, but an injected one might: keep the list sorted.
   times.insert(std::upper_bound(times.begin(), times.end(), now), now);
   // Only the newest times decide: max_failures of them for blocking, and as many as it

@@ -94,8 +94,8 @@ class sasl_exchange {
 
   mechanism mech_;
   state state_ = state::Challenge;
-  std::string challenge_;     // base64, when state_ == Challenge
-  unsigned login_step_ = 0;   // LOGIN: 0 = waiting for the user name, 1 = the password
+  std::string challenge_;    // base64, when state_ == Challenge
+  unsigned login_step_ = 0;  // LOGIN: 0 = waiting for the user name, 1 = the password
   std::size_t authzid_len_ = 0;
   // authzid, authcid and password, in one wiped buffer: the views in sasl_verify point here.
   secret creds_;

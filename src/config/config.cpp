@@ -565,7 +565,8 @@ status loader::read_smtp(const toml::node& v, config& cfg) const {
 
 status loader::read_auth(const toml::node& v, config& cfg) const {
   return read_section(
-      v, "auth", [&](const toml::key& k, const toml::node& value, const std::string& key) -> status {
+      v, "auth",
+      [&](const toml::key& k, const toml::node& value, const std::string& key) -> status {
         if (k == "max_failures") {
           return read_int(value, key, cfg.auth.max_failures, 0);
         }

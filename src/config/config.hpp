@@ -86,7 +86,7 @@ struct smtp_config {
 };
 
 struct auth_config {
-  std::uint32_t max_failures = 5;                      // per client in failure_window; 0 = no block
+  std::uint32_t max_failures = 5;                     // per client in failure_window; 0 = no block
   seconds failure_window = std::chrono::minutes(15);  // sliding window for max_failures
 };
 

@@ -78,8 +78,8 @@ std::optional<mail::address> credential_checker::authenticate(std::string_view a
   const user* u = find_login(authcid);
   // auth::verify_password refuses locked and empty hashes without running crypt(3);
   // those accounts, like unknown users, are checked against the dummy instead.
-  const bool can_log_in = u != nullptr && !u->hash.empty() && u->hash.front() != '*' &&
-                          u->hash.front() != '!';
+  const bool can_log_in =
+      u != nullptr && !u->hash.empty() && u->hash.front() != '*' && u->hash.front() != '!';
   if (!can_log_in) {
     (void)auth::verify_password(password, dummy_hash());
     return std::nullopt;
@@ -90,8 +90,8 @@ std::optional<mail::address> credential_checker::authenticate(std::string_view a
   return u->address;
 }
 
-bool sender_allowed(const accounts& accounts, config::sender_rule rule,
-                    const mail::address& login, const mail::address& sender) {
+bool sender_allowed(const accounts& accounts, config::sender_rule rule, const mail::address& login,
+                    const mail::address& sender) {
   if (rule == config::sender_rule::Any || sender.empty()) {
     return true;
   }

@@ -48,7 +48,7 @@ class credential_checker {
 // RFC 6409 §6.1: may the user logged in as `login` use `sender` in MAIL FROM? The null
 // sender is always allowed (bounces and auto-replies a client sends). `own` also admits
 // the user's "+tag" forms and aliases whose expansion reaches the user.
-bool sender_allowed(const accounts& accounts, config::sender_rule rule,
-                    const mail::address& login, const mail::address& sender);
+bool sender_allowed(const accounts& accounts, config::sender_rule rule, const mail::address& login,
+                    const mail::address& sender);
 
 }  // namespace posthorn::policy

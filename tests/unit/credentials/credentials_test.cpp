@@ -32,8 +32,8 @@ class Credentials : public ::testing::Test {
   static void SetUpTestSuite() {
     const std::string users = "Alice@Example.TEST:" + hash_of("alice-pw") + "\n" +
                               "bob@example.test:" + hash_of("bob-pw") + "\n" +
-                              "carol@example.test:\n" +          // receives mail, no login
-                              "dave@example.test:*\n" +           // locked
+                              "carol@example.test:\n" +  // receives mail, no login
+                              "dave@example.test:*\n" +  // locked
                               "erin@example.test:!" + hash_of("erin-pw") + "\n" +  // locked
                               "bob@example.org:" + hash_of("bob-org-pw") + "\n" +
                               "frank@elsewhere.test:" + hash_of("frank-pw") + "\n";

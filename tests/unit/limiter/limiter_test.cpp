@@ -45,9 +45,8 @@ TEST(FailureLimiter, NewClientIsNeitherDelayedNorBlocked) {
 TEST(FailureLimiter, DelayGrowsAndIsCapped) {
   fake_clock clock;
   failure_limiter limiter({.max_failures = 100}, clock.fn());
-  const std::vector<milliseconds> expected{milliseconds(0), seconds(1), seconds(2),
-                                           seconds(4),      seconds(8), seconds(8),
-                                           seconds(8)};
+  const std::vector<milliseconds> expected{milliseconds(0), seconds(1), seconds(2), seconds(4),
+                                           seconds(8),      seconds(8), seconds(8)};
   for (std::size_t i = 0; i < expected.size(); ++i) {
     limiter.record_failure("192.0.2.1");
     EXPECT_EQ(limiter.delay_before_reply("192.0.2.1"), expected[i]) << "failure " << i + 1;

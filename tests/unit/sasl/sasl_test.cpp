@@ -107,11 +107,11 @@ TEST(SaslPlain, EmptyInitialResponseIsAnEmptyMessage) {
 }
 
 TEST(SaslPlain, BadBase64) {
-  for (const char* bad : {"AHRpbQB0YW5zdGFhZnRhbnN0YWFm=", "AHRpbQB0YW5zdGFhZnRhbnN0YWF",
-                          "AHRpbQB0 YW5zdGFhZnRhbnN0YWFm", "AHRp\r\nbQB0YW5zdGFhZnRhbnN0YWFm",
-                          " AHRpbQB0YW5zdGFhZnRhbnN0YWFm", "AHRpbQB0YW5zdGFhZnRhbnN0YWFm ",
-                          "AHRpbQB0YW5zdGFhZnRhbnN0YW=m", "AH!pbQB0YW5zdGFhZnRhbnN0YWFm", "*",
-                          "===="}) {
+  for (const char* bad :
+       {"AHRpbQB0YW5zdGFhZnRhbnN0YWFm=", "AHRpbQB0YW5zdGFhZnRhbnN0YWF",
+        "AHRpbQB0 YW5zdGFhZnRhbnN0YWFm", "AHRp\r\nbQB0YW5zdGFhZnRhbnN0YWFm",
+        " AHRpbQB0YW5zdGFhZnRhbnN0YWFm", "AHRpbQB0YW5zdGFhZnRhbnN0YWFm ",
+        "AHRpbQB0YW5zdGFhZnRhbnN0YW=m", "AH!pbQB0YW5zdGFhZnRhbnN0YWFm", "*", "===="}) {
     const auto ex = sasl_exchange::start(mechanism::Plain, std::string_view(bad));
     expect_failed(ex, 501, "5.5.2");
   }
