@@ -1,5 +1,7 @@
 #include "smtp/client/client.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <cassert>
 #include <utility>
 
@@ -38,11 +40,42 @@ client_outcome ours(queue::rcpt_status status, std::string_view dsn, std::string
 
 client::client(std::string hostname, bool tls_available)
     : hostname_(std::move(hostname)), tls_available_(tls_available) {
+  // The name goes on the EHLO line: nothing in it may end that line early.
+  std::erase_if(hostname_, [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f;
+  });
+  if (hostname_.empty()) {
+    hostname_ = "localhost";
+  }
   // RFC 5321 §3.1: the client waits for the greeting before it says anything.
   awaiting_.push_back(sent{step::Greeting});
 }
 
-void client::enter_state(conn_state s) { state_ = s; }
+std::string_view client::state_name(conn_state s) {
+  switch (s) {
+    case conn_state::Opening:
+      return "opening";
+    case conn_state::TlsHandshake:
+      return "tls-handshake";
+    case conn_state::Ready:
+      return "ready";
+    case conn_state::Busy:
+      return "busy";
+    case conn_state::DataBlock:
+      return "data";
+    case conn_state::Closed:
+      return "closed";
+  }
+  return "unknown";
+}
+
+void client::enter_state(conn_state s) {
+  if (s != state_) {
+    spdlog::trace("smtp client {}: {} -> {}", hostname_, state_name(state_), state_name(s));
+    state_ = s;
+  }
+}
 
 client_phase client::phase() const {
   switch (state_) {

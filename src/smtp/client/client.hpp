@@ -200,6 +200,7 @@ class client {
     std::size_t data_pos = 0;  // message octets encoded so far
   };
 
+  static std::string_view state_name(conn_state s);
   void enter_state(conn_state s);
   client_action on_reply(const reply& r);
   client_action on_unsolicited(const reply& r);

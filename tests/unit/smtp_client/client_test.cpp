@@ -150,6 +150,13 @@ TEST(ClientEhlo, FallsBackToHeloAndSendsInLockStep) {
   });
 }
 
+TEST(ClientEhlo, HostnameCannotBreakTheLine) {
+  client c("evil\r\nRSET x", false);
+  script s(c, 0);
+  s.answer("220 mx\r\n");
+  EXPECT_EQ(s.written(), "EHLO evilRSETx\r\n");
+}
+
 TEST(ClientEhlo, TemporaryEhloFailureClosesAndHeloFailureToo) {
   {
     client c("client.example.test", false);
