@@ -20,6 +20,8 @@
 #include "queue/scheduler.hpp"
 #include "queue/spool.hpp"
 #include "smtp/server/listener.hpp"
+#include "auth/limiter.hpp"
+#include "tls/context.hpp"
 
 namespace posthorn::app {
 
@@ -123,6 +125,25 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
                            blocking,
                            smtp::connection_limits(cfg->limits.connections,
                                                    cfg->limits.connections_per_ip)};
+  // TLS when a certificate is configured or may be generated; without one, no STARTTLS
+  // and no implicit-TLS listeners.
+  std::shared_ptr<tls::context_store> tls_store;
+  bool wants_tls = cfg->tls.self_signed || std::filesystem::exists(cfg->tls.cert);
+  for (const config::listen_config& l : cfg->listen) {
+    wants_tls = wants_tls || l.role == config::listener_role::Submissions;
+  }
+  if (wants_tls) {
+    auto store = tls::context_store::create(tls::server_settings::from(*cfg));
+    if (!store) {
+      spdlog::critical("TLS: {}", store.error().message);
+      return 1;
+    }
+    tls_store = *store;
+    ctx.tls_context = [tls_store] { return tls_store->current(); };
+  }
+  ctx.auth_limiter = std::make_shared<auth::failure_limiter>(auth::limiter_settings{
+      .max_failures = cfg->auth.max_failures, .window = cfg->auth.failure_window});
+
   std::vector<std::unique_ptr<smtp::listener>> listeners;
   for (const config::listen_config& l : cfg->listen) {
     auto lis = std::make_unique<smtp::listener>(io, ctx, l);

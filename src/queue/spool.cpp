@@ -229,6 +229,15 @@ void message_writer::append(std::string_view octets) {
   size_ += octets.size();
 }
 
+bool message_writer::insert(std::uint64_t offset, std::string_view octets) {
+  if (offset < spilled_ || offset - spilled_ > mem_.size()) {
+    return false;  // that part is on disk already (or past the end)
+  }
+  mem_.insert(static_cast<std::size_t>(offset - spilled_), octets);
+  size_ += octets.size();
+  return true;
+}
+
 bool message_writer::wants_spill() const {
   return !path_.empty() && !mem_.empty() && mem_.size() >= limit_;
 }

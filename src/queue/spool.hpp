@@ -39,6 +39,9 @@ class message_writer {
   ~message_writer();  // removes an uncommitted file
 
   void append(std::string_view octets);  // memory only: never blocks
+  // Inserts octets at `offset` of the message while that part is still in memory
+  // (header fields a submission lacks); false once it has been spilled.
+  bool insert(std::uint64_t offset, std::string_view octets);
   bool wants_spill() const;              // memory part at or past the threshold
   result<void> spill();                  // blocking: memory part appended to the file
   std::uint64_t size() const;            // octets appended so far

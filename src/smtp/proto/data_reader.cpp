@@ -9,13 +9,13 @@ namespace {
 // header line costs bounded memory however long it is.
 constexpr std::size_t k_field_name_max = 32;
 
-bool is_received(std::string_view name) {
+// True when a field name (as collected up to its colon) is `want` (lower case).
+bool is_field(std::string_view name, std::string_view want) {
   // RFC 5322 §4.5.3 (obs-optional) allows white space before the colon.
   while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
     name.remove_suffix(1);
   }
-  constexpr std::string_view k_received = "received";
-  if (name.size() != k_received.size()) {
+  if (name.size() != want.size()) {
     return false;
   }
   for (std::size_t i = 0; i < name.size(); ++i) {
@@ -23,7 +23,7 @@ bool is_received(std::string_view name) {
     if (c >= 'A' && c <= 'Z') {
       c = static_cast<char>(c - 'A' + 'a');
     }
-    if (c != k_received[i]) {
+    if (c != want[i]) {
       return false;
     }
   }
@@ -37,6 +37,8 @@ void data_reader::reset(std::uint64_t limit) {
   size_ = 0;
   bare_ = false;
   received_ = 0;
+  seen_ = 0;
+  header_end_ = 0;
   in_headers_ = true;
   state_ = at::LineStart;
   line_empty_ = true;
@@ -51,8 +53,14 @@ void data_reader::track_header(std::string_view octets) {
     }
     if (c == ':') {
       name_open_ = false;
-      if (is_received(header_start_)) {
+      if (is_field(header_start_, "received")) {
         ++received_;
+      } else if (is_field(header_start_, "message-id")) {
+        seen_ |= k_seen_message_id;
+      } else if (is_field(header_start_, "date")) {
+        seen_ |= k_seen_date;
+      } else if (is_field(header_start_, "from")) {
+        seen_ |= k_seen_from;
       }
     } else if (header_start_.size() >= k_field_name_max) {
       name_open_ = false;
@@ -88,6 +96,7 @@ void data_reader::end_line(std::string& out) {
     // RFC 5322 §2.1: the header section ends at the first empty line.
     if (was_empty) {
       in_headers_ = false;
+      header_end_ = size_ - 2;
     }
     header_start_.clear();
     name_open_ = true;
@@ -153,6 +162,9 @@ bool data_reader::feed(std::string_view& in, std::string& out) {
         if (c == '\n') {
           in.remove_prefix(1);
           state_ = at::Done;
+          if (in_headers_) {
+            header_end_ = size_;  // no body: fields go at the very end
+          }
         } else {
           bare_ = true;
           emit("\r", out);

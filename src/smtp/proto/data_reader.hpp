@@ -29,6 +29,12 @@ class data_reader {
   // "Received:" header fields seen in the header section (loop detection, §4.2).
   unsigned received_headers() const { return received_; }
   bool in_headers() const { return in_headers_; }
+  // Header fields seen in the header section, as k_seen_* bits.
+  static constexpr unsigned k_seen_message_id = 1, k_seen_date = 2, k_seen_from = 4;
+  unsigned seen_headers() const { return seen_; }
+  // Output octets before the empty line that ends the header section: where fields can
+  // be added (valid once in_headers() is false).
+  std::uint64_t header_end() const { return header_end_; }
   void reset(std::uint64_t limit);
 
  private:
@@ -50,6 +56,8 @@ class data_reader {
   std::uint64_t size_ = 0;
   bool bare_ = false;
   unsigned received_ = 0;
+  unsigned seen_ = 0;
+  std::uint64_t header_end_ = 0;
   bool in_headers_ = true;
   at state_ = at::LineStart;
   bool line_empty_ = true;    // nothing but the line end on the current line so far

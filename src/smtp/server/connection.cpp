@@ -15,8 +15,10 @@
 #include <optional>
 #include <ctime>
 
+#include "policy/credentials.hpp"
 #include "smtp/server/listener.hpp"
 #include "smtp/server/session.hpp"
+#include "tls/session_info.hpp"
 
 namespace posthorn::smtp {
 
@@ -187,9 +189,7 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
                    conn->timed_out ? std::string("timeout") : hec.message());
       co_return false;
     }
-    SSL* h = tls->native_handle();
-    std::string info = fmt::format("(using {} with cipher {})", SSL_get_version(h),
-                                   SSL_get_cipher_name(h));
+    std::string info = tls::received_comment(tls->native_handle());
     spdlog::info("event=tls client=[{}] {}", ip, info);
     s.tls_started(std::move(info));
     tls_buf.resize(16 * 1024);
@@ -255,6 +255,44 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
     if (a == action::Spill) {
       auto r = co_await run_blocking(ctx.blocking, [&s] { return s.message().spill(); });
       s.spill_done(std::move(r));
+      a = feed_pending();
+      continue;
+    }
+    if (a == action::AuthVerify) {
+      auth::failure_limiter* limiter = ctx.auth_limiter.get();
+      if (limiter != nullptr && limiter->blocked(ip)) {
+        spdlog::warn("event=auth-blocked client=[{}]", ip);
+        s.auth_blocked();
+        a = feed_pending();
+        continue;
+      }
+      // crypt(3) is slow on purpose: off the event loop. The credentials are views into
+      // the session's SASL exchange, which lives until auth_done().
+      policy::credential_checker checker(ctx.accounts);
+      const auth::sasl_verify& creds = s.auth_credentials();
+      auto login = co_await run_blocking(ctx.blocking, [&checker, &creds] {
+        return checker.authenticate(creds.authcid, creds.password);
+      });
+      if (login) {
+        spdlog::info("event=auth client=[{}] user=<{}>", ip, login->str());
+      } else {
+        // The user name is logged, the password never (DESIGN.md §4.5).
+        spdlog::warn("event=auth-failed client=[{}] user=\"{}\"", ip, std::string(creds.authcid));
+        if (limiter != nullptr) {
+          limiter->record_failure(ip);
+          if (limiter->blocked(ip)) {
+            s.auth_blocked();
+            a = feed_pending();
+            continue;
+          }
+          // A growing pause before each failure reply slows guessing down.
+          if (auto delay = limiter->delay_before_reply(ip); delay.count() > 0) {
+            asio::steady_timer pause(sock.get_executor(), delay);
+            co_await pause.async_wait(k_tuple);
+          }
+        }
+      }
+      s.auth_done(std::move(login));
       a = feed_pending();
       continue;
     }

@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "auth/limiter.hpp"
 #include "config/config.hpp"
 #include "policy/accounts.hpp"
 #include "queue/committer.hpp"
@@ -51,6 +52,8 @@ struct server_context {
   std::atomic<bool> stopping{false};
   // The current server TLS context (replaced on reload); empty or null: no TLS.
   std::function<std::shared_ptr<boost::asio::ssl::context>()> tls_context;
+  // AUTH failures per client address (brute-force defence); null = no limits.
+  std::shared_ptr<auth::failure_limiter> auth_limiter;
 };
 
 class listener {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 
+#include "mail/received.hpp"
 #include "smtp/server/session_util.hpp"
 
 namespace posthorn::smtp {
@@ -45,6 +46,8 @@ session_settings session_settings::from(const config::config& cfg,
   s.vrfy = cfg.smtp.vrfy;
   s.expn = cfg.smtp.expn;
   s.role = l.role;
+  s.allow_plaintext_auth = l.allow_plaintext_auth;
+  s.sender_policy = cfg.submission.sender_policy;
   return s;
 }
 
@@ -111,13 +114,18 @@ action session::feed(std::string_view& in) {
     if (spill_pending_) {
       return action::Spill;
     }
+    if (verify_pending_) {
+      return action::AuthVerify;
+    }
     if (out_.size() >= 16 * 1024) {
       return action::Flush;
     }
     if (in.empty()) {
       return action::Read;
     }
-    action a = mode_ == input_mode::Data ? feed_data(in) : feed_command(in);
+    action a = mode_ == input_mode::Data   ? feed_data(in)
+               : mode_ == input_mode::Sasl ? feed_sasl(in)
+                                           : feed_command(in);
     if (a != action::Read) {
       return a;
     }
@@ -210,6 +218,10 @@ void session::on_ehlo(const command& c) {
   r.lines.push_back("8BITMIME");
   r.lines.push_back("SMTPUTF8");
   r.lines.push_back("ENHANCEDSTATUSCODES");
+  // RFC 4954 §4: no AUTH over plain text unless the listener allows it.
+  if (!auth_user_ && (tls_active_ || settings_.allow_plaintext_auth)) {
+    r.lines.push_back("AUTH " + std::string(auth::advertised_mechanisms()));
+  }
   if (settings_.tls_available && !tls_active_) {
     r.lines.push_back("STARTTLS");  // RFC 3207 §4.2: not after TLS is up
   }
@@ -271,6 +283,108 @@ void session::tls_started(std::string info) {
   enter_phase(phase::Connected);
   tls_active_ = true;
   tls_info_ = std::move(info);
+  auth_user_.reset();
+  sasl_.reset();
+}
+
+bool session::submission() const {
+  return settings_.role != config::listener_role::Mx;
+}
+
+// --- AUTH (RFC 4954) ------------------------------------------------------------------
+
+void session::on_auth(const command& c) {
+  if (phase_ == phase::Connected || !esmtp_) {
+    error_reply(503, "5.5.1", "Error: send EHLO first");
+    return;
+  }
+  if (auth_user_) {
+    error_reply(503, "5.5.1", "Error: already authenticated");
+    return;
+  }
+  if (txn_.active) {
+    error_reply(503, "5.5.1", "Error: AUTH not allowed during a mail transaction");
+    return;
+  }
+  if (!tls_active_ && !settings_.allow_plaintext_auth) {
+    error_reply(538, "5.7.11", "Error: encryption required for requested authentication mechanism");
+    return;
+  }
+  std::string_view arg = trim(c.arg);
+  std::string_view name = arg.substr(0, arg.find(' '));
+  std::optional<std::string_view> initial;
+  if (name.size() < arg.size()) {
+    initial = trim(arg.substr(name.size()));
+  }
+  auto mech = auth::parse_mechanism(name);
+  if (!mech) {
+    error_reply(504, "5.5.4", "Error: unrecognized authentication type");
+    return;
+  }
+  sasl_.emplace(auth::sasl_exchange::start(*mech, initial));
+  step_sasl();
+}
+
+void session::step_sasl() {
+  auth::sasl_step step = sasl_->current();
+  if (auto* ch = std::get_if<auth::sasl_challenge>(&step)) {
+    send(reply{334, "", {ch->text}});
+    mode_ = input_mode::Sasl;
+    lines_.set_limit(auth::k_max_response_line);
+    return;
+  }
+  mode_ = input_mode::Command;
+  lines_.set_limit(512);
+  if (auto* v = std::get_if<auth::sasl_verify>(&step)) {
+    verify_ = *v;
+    verify_pending_ = true;
+    return;
+  }
+  const auto& f = std::get<auth::sasl_failed>(step);
+  error_reply(f.code, f.enhanced, f.text);
+  sasl_.reset();
+}
+
+action session::feed_sasl(std::string_view& in) {
+  std::optional<line> l = lines_.feed(in);
+  if (!l) {
+    return action::Read;
+  }
+  if (l->too_long) {
+    // RFC 4954 §4: 500 5.5.6 for an over-long authentication line.
+    mode_ = input_mode::Command;
+    lines_.set_limit(512);
+    sasl_.reset();
+    error_reply(500, "5.5.6", "Error: authentication exchange line is too long");
+    return mode_ == input_mode::Closed ? action::Close : action::Read;
+  }
+  sasl_->respond(l->text);
+  step_sasl();
+  if (mode_ == input_mode::Closed) {
+    return action::Close;
+  }
+  return verify_pending_ ? action::AuthVerify : action::Read;
+}
+
+void session::auth_done(std::optional<mail::address> login) {
+  verify_pending_ = false;
+  verify_ = {};
+  sasl_.reset();
+  if (login) {
+    auth_user_ = std::move(login);
+    reply_with(235, "2.7.0", "Authentication successful");
+    return;
+  }
+  // Failed attempts count toward [limits] errors (DESIGN.md §4.2).
+  error_reply(535, "5.7.8", "Error: authentication credentials invalid");
+}
+
+void session::auth_blocked() {
+  verify_pending_ = false;
+  verify_ = {};
+  sasl_.reset();
+  reply_with(421, "4.7.0", settings_.hostname + " Error: too many failed authentications");
+  mode_ = input_mode::Closed;
 }
 
 void session::on_not_offered(const command& c) {
@@ -289,6 +403,10 @@ action session::feed_data(std::string_view& in) {
   } else if (!data_buf_.empty()) {
     writer_.append(data_buf_);
     data_buf_.clear();
+  }
+  if (!headers_checked_ && (!data_.in_headers() || done) && !data_.over_limit() &&
+      !data_.bare_cr_or_lf()) {
+    add_missing_headers();
   }
   if (done) {
     finish_data();
@@ -310,6 +428,25 @@ void session::spill_done(result<void> r) {
     spdlog::error("id={} spill failed: {}", txn_.id, r.error().message);
     writer_.discard();
     spill_failed_ = true;
+  }
+}
+
+// RFC 6409 §8.2/8.3: a submission server may add a missing Date and Message-ID.
+void session::add_missing_headers() {
+  headers_checked_ = true;
+  if (!submission() && !auth_user_) {
+    return;
+  }
+  unsigned seen = data_.seen_headers();
+  std::string fields;
+  if ((seen & data_reader::k_seen_date) == 0) {
+    fields += "Date: " + mail::rfc5322_date(env_api_.now()) + "\r\n";
+  }
+  if ((seen & data_reader::k_seen_message_id) == 0) {
+    fields += "Message-ID: <" + txn_.id + "@" + settings_.hostname + ">\r\n";
+  }
+  if (!fields.empty()) {
+    writer_.insert(received_size_ + data_.header_end(), fields);
   }
 }
 

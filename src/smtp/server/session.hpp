@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/sasl.hpp"
 #include "config/config.hpp"
 #include "policy/accounts.hpp"
 #include "queue/envelope.hpp"
@@ -35,6 +36,7 @@ struct session_settings {
   config::listener_role role = config::listener_role::Mx;
   bool tls_available = false;         // a certificate is loaded: STARTTLS may be offered
   bool allow_plaintext_auth = false;  // AUTH without TLS (never by default)
+  config::sender_rule sender_policy = config::sender_rule::Own;
 
   static session_settings from(const config::config& cfg, const config::listen_config& l);
 };
@@ -64,10 +66,11 @@ enum class action {
   Spill,   // the message buffer is full: call message().spill() off the loop, then spill_done()
   Commit,  // end of DATA accepted: commit envelope()+message(), then commit_done()
   StartTls,  // write pending output, drop all unread input, handshake, then tls_started()
+  AuthVerify,  // check auth_credentials() off the loop, then auth_done()
   Close,   // write pending output, then close the connection
 };
 
-enum class input_mode { Command, Data, Closed };
+enum class input_mode { Command, Data, Sasl, Closed };
 
 // The coarse SMTP state for sequencing (RFC 5321 §4.1.4).
 enum class phase { Connected, Greeted, Mail, Rcpt };
@@ -92,6 +95,13 @@ class session {
   // learned before is forgotten (RFC 3207 §4.2). `info` names protocol and cipher.
   void tls_started(std::string info);
   bool tls_active() const { return tls_active_; }
+  // Valid while an AuthVerify action is pending.
+  const auth::sasl_verify& auth_credentials() const { return verify_; }
+  // The verdict on auth_credentials(): the account logged in, or nullopt (535).
+  void auth_done(std::optional<mail::address> login);
+  // Too many AUTH failures from this client: 421 4.7.0 and Close.
+  void auth_blocked();
+  const std::optional<mail::address>& authenticated() const { return auth_user_; }
   // The driver's timer fired without input: 421 4.4.2 and Close.
   void timeout();
   // The server is shutting down: 421 4.3.2 and Close.
@@ -169,6 +179,11 @@ class session {
   void on_obsolete(const command& c);
   void on_not_offered(const command& c);
   void on_starttls(const command& c);
+  void on_auth(const command& c);
+  void step_sasl();
+  action feed_sasl(std::string_view& in);
+  void add_missing_headers();
+  bool submission() const;
 
   bool greeted_check();
   std::optional<mail::address> query_address(std::string_view arg, std::string_view verb);
@@ -198,6 +213,12 @@ class session {
   bool starttls_pending_ = false;
   bool tls_active_ = false;
   std::string tls_info_;  // "(using TLSv1.3 with cipher ...)" for Received:
+  std::optional<mail::address> auth_user_;
+  std::optional<auth::sasl_exchange> sasl_;
+  auth::sasl_verify verify_;
+  bool verify_pending_ = false;
+  bool headers_checked_ = false;     // missing Date/Message-ID considered for this message
+  std::uint64_t received_size_ = 0;  // octets of our Received: at the message's start
   bool spill_failed_ = false;
 };
 

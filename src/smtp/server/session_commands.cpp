@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "mail/received.hpp"
+#include "policy/credentials.hpp"
 #include "smtp/proto/params.hpp"
 #include "smtp/server/session.hpp"
 #include "smtp/server/session_util.hpp"
@@ -26,7 +27,7 @@ constexpr param_support k_supported{.size = true,
                                     .binarymime = false,
                                     .smtputf8 = true,
                                     .dsn = false,
-                                    .auth = false};
+                                    .auth = true};  // RFC 4954 §5: AUTH= is accepted (and not trusted)
 
 }  // namespace
 
@@ -35,7 +36,7 @@ const session::handler_entry* session::find_entry(verb v) {
   static const handler_entry k_table[] = {
       {verb::Helo, "HELO <hostname>: identify yourself (SMTP)", &session::on_helo},
       {verb::Ehlo, "EHLO <hostname>: identify yourself and list extensions", &session::on_ehlo},
-      {verb::Mail, "MAIL FROM:<sender> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]",
+      {verb::Mail, "MAIL FROM:<sender> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8] [AUTH=<>]",
        &session::on_mail},
       {verb::Rcpt, "RCPT TO:<recipient>: add a recipient", &session::on_rcpt},
       {verb::Data, "DATA: send the message, end it with <CRLF>.<CRLF>", &session::on_data},
@@ -46,7 +47,8 @@ const session::handler_entry* session::find_entry(verb v) {
       {verb::Vrfy, "VRFY <address>: verify an address", &session::on_vrfy},
       {verb::Expn, "EXPN <list>: list the members of a mailing list", &session::on_expn},
       {verb::Starttls, "STARTTLS: start TLS (RFC 3207)", &session::on_starttls},
-      {verb::Auth, "", &session::on_not_offered},
+      {verb::Auth, "AUTH <mechanism> [initial-response]: authenticate (RFC 4954)",
+       &session::on_auth},
       {verb::Bdat, "", &session::on_not_offered},
       {verb::Etrn, "", &session::on_not_offered},
       {verb::Send, "", &session::on_obsolete},
@@ -69,6 +71,11 @@ void session::on_mail(const command& c) {
   }
   if (txn_.active) {
     error_reply(503, "5.5.1", "Error: nested MAIL command");
+    return;
+  }
+  // RFC 6409 §4.3: a submission server may require AUTH before MAIL.
+  if (submission() && !auth_user_) {
+    error_reply(530, "5.7.0", "Error: authentication required");
     return;
   }
   std::string_view arg = c.arg;
@@ -104,6 +111,13 @@ void session::on_mail(const command& c) {
   if (path->addr.needs_utf8() && !params->smtputf8) {
     // RFC 6531 §3.4.
     error_reply(553, "5.6.7", "Error: UTF-8 address needs the SMTPUTF8 parameter");
+    return;
+  }
+  if (auth_user_ &&
+      !policy::sender_allowed(*accounts_, settings_.sender_policy, *auth_user_, path->addr)) {
+    error_reply(553, "5.7.1",
+                bracketed(path->addr) + ": Sender address rejected: not owned by user " +
+                    auth_user_->str());
     return;
   }
   if (env_api_.free_space() < settings_.min_free_space + params->size.value_or(0)) {
@@ -190,7 +204,8 @@ void session::on_rcpt(const command& c) {
       error_reply(551, "5.1.6", who + ": User has moved; please try <" + l.relocated_to + ">");
       return;
     case policy::recipient_kind::Remote:
-      if (!peer_.trusted) {
+      // Trusted networks and authenticated users may relay; nobody else (no open relay).
+      if (!peer_.trusted && !auth_user_) {
         ++stats_.recipients_rejected;
         error_reply(550, "5.7.1", who + ": Relaying denied");
         return;
@@ -235,7 +250,10 @@ void session::on_data(const command& c) {
   }
   txn_.id = env_api_.new_queue_id();
   writer_ = env_api_.begin_message(txn_.id);
-  writer_.append(received_field());
+  std::string received = received_field();
+  received_size_ = received.size();
+  headers_checked_ = false;
+  writer_.append(received);
   data_.reset(settings_.message_size);
   data_buf_.clear();
   mode_ = input_mode::Data;
@@ -250,6 +268,9 @@ std::string session::protocol_name() const {
   }
   if (tls_active_) {
     p += "S";
+  }
+  if (auth_user_) {
+    p += "A";  // RFC 3848
   }
   return p;
 }
@@ -283,6 +304,7 @@ void session::build_envelope() {
   env_.client_name = peer_.name;
   env_.helo = helo_;
   env_.protocol = protocol_name();
+  env_.auth_user = auth_user_ ? auth_user_->str() : std::string();
   std::unordered_set<std::string> seen;
   auto add = [&](queue::recipient r) {
     std::string key = (r.local ? "L" : "R") + mail::address_key(r.address);

@@ -282,3 +282,27 @@ TEST(DataReader, ResetStartsOver) {
 
 }  // namespace
 }  // namespace posthorn::smtp
+
+namespace posthorn::smtp {
+namespace {
+
+TEST(data_reader_headers, notes_fields_and_where_the_header_section_ends) {
+  data_reader r;
+  std::string out;
+  std::string_view in = "From: a@b\r\nmessage-ID : <x@y>\r\n\r\nDate: not a header\r\n.\r\n";
+  ASSERT_TRUE(r.feed(in, out));
+  EXPECT_EQ(r.seen_headers(), data_reader::k_seen_from | data_reader::k_seen_message_id);
+  EXPECT_EQ(out.substr(0, r.header_end()), "From: a@b\r\nmessage-ID : <x@y>\r\n");
+}
+
+TEST(data_reader_headers, without_a_body_the_section_ends_at_the_end) {
+  data_reader r;
+  std::string out;
+  std::string_view in = "Subject: x\r\n.\r\n";
+  ASSERT_TRUE(r.feed(in, out));
+  EXPECT_EQ(r.seen_headers(), 0u);
+  EXPECT_EQ(r.header_end(), out.size());
+}
+
+}  // namespace
+}  // namespace posthorn::smtp
