@@ -157,6 +157,11 @@ class Server:
     aliases: str = DEFAULT_ALIASES
     relocated: str | None = None
     local_domains: tuple = (DOMAIN,)
+    # Remote delivery (peers.py): None keeps outbound mail on a dead loopback port.
+    smarthost: str | None = None
+    outbound_port: int | None = None
+    nameservers: list | None = None
+    queue: dict = field(default_factory=dict)
     extra_toml: str = ""
 
     ports: list = field(default_factory=list)
@@ -205,12 +210,18 @@ class Server:
             f"maildir_root = {toml_str(self.maildir_root)}",
             "",
             "[relay]",
-            f'smarthost = "127.0.0.1:{self.dead_port}"',
-            f"outbound_port = {self.dead_port}",
+            "smarthost = " + toml_str(f"127.0.0.1:{self.dead_port}" if self.smarthost is None
+                                      else self.smarthost),
+            f"outbound_port = {self.outbound_port or self.dead_port}",
         ]
         if self.trusted_networks is not None:
             lines.append(f"trusted_networks = {toml_value(self.trusted_networks)}")
-        lines += ["", "[dns]", f'nameservers = ["127.0.0.1:{self.dead_port}"]', ""]
+        nameservers = self.nameservers or [f"127.0.0.1:{self.dead_port}"]
+        lines += ["", "[dns]", f"nameservers = {toml_value(nameservers)}", ""]
+        if self.queue:
+            lines.append("[queue]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in self.queue.items()]
+            lines.append("")
         if self.limits:
             lines.append("[limits]")
             lines += [f"{k} = {toml_value(v)}" for k, v in self.limits.items()]
