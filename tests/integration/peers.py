@@ -513,8 +513,11 @@ def _fields(block: Message) -> dict:
 
 def parse_report(raw: bytes) -> Report:
     """A DSN as Python's email package reads it; fails the test unless it is a
-    multipart/report with a delivery-status part (RFC 3464, or RFC 6533's global form)."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    multipart/report with a delivery-status part (RFC 3464, or RFC 6533's global form).
+    Read as UTF-8 text: RFC 6532 header fields (utf-8 addresses in a global report) then
+    come out as characters, where the bytes parser would replace them."""
+    msg = email.message_from_string(raw.decode("utf-8", "surrogateescape"),
+                                    policy=email.policy.default)
     assert msg.get_content_type() == "multipart/report", \
         f"not multipart/report but {msg.get_content_type()}:\n{raw[:3000]!r}"
     report_type = (msg.get_param("report-type") or "").lower()
