@@ -14,6 +14,9 @@
 #include <thread>
 
 #include "delivery/local.hpp"
+#include "delivery/remote.hpp"
+#include "dns/unbound_resolver.hpp"
+#include "mail/dsn.hpp"
 #include "delivery/maildir.hpp"
 #include "policy/accounts.hpp"
 #include "queue/committer.hpp"
@@ -79,6 +82,78 @@ void deliver_locally(const config::config& cfg, std::vector<queue::scheduler::at
   });
 }
 
+// Builds a delivery status notification (RFC 3464) for `rcpts` of `env` and queues it
+// from <> to the original sender, durably, like any other message.
+void queue_report(const config::config& cfg, const policy::accounts& accounts, queue::spool& spool,
+                  queue::scheduler& scheduler, const queue::envelope& env,
+                  const queue::message_reader& message, queue::report_kind kind,
+                  const std::vector<std::size_t>& rcpts) {
+  mail::dsn_kind dk = kind == queue::report_kind::Failure   ? mail::dsn_kind::Failure
+                      : kind == queue::report_kind::Delay     ? mail::dsn_kind::Delay
+                      : kind == queue::report_kind::Delivered ? mail::dsn_kind::Delivered
+                                                              : mail::dsn_kind::Relayed;
+  mail::dsn_action action = mail::action_for(dk);
+  mail::dsn_request req;
+  req.reporting_mta = cfg.hostname;
+  req.kind = dk;
+  req.envelope = env;
+  for (std::size_t i : rcpts) {
+    const queue::recipient& r = env.recipients[i];
+    if (mail::wants_dsn(env, r, dk)) {
+      mail::dsn_recipient rep = mail::dsn_report_for(r, action);
+      if (dk == mail::dsn_kind::Delay) {
+        rep.will_retry_until = env.arrival + cfg.queue.max_lifetime.count();
+      }
+      req.recipients.push_back(std::move(rep));
+    }
+  }
+  if (req.recipients.empty()) {
+    return;  // NOTIFY=NEVER, or the null sender: nothing to say (RFC 3461 §6.2)
+  }
+  req.message = message.contents();
+  std::int64_t now = unix_now();
+  req.now = now;
+  queue::envelope out;
+  out.id = spool.new_id();
+  req.unique = out.id;
+  std::string text = mail::build_dsn(req);
+  out.arrival = now;
+  out.protocol = "local";
+  out.smtputf8 = mail::dsn_is_global(req);
+  out.body = mail::is_ascii(text) ? queue::body_type::SevenBit : queue::body_type::EightBitMime;
+  // To the sender: delivered here when it is one of ours, else relayed.
+  policy::expansion exp = accounts.expand(env.sender);
+  if (accounts.is_local_domain(env.sender.domain) && !exp.targets.empty()) {
+    for (const policy::target& t : exp.targets) {
+      queue::recipient r{.address = t.address, .original = env.sender,
+                         .local = t.k == policy::target::kind::Local};
+      r.notify = queue::notify::Never;  // never a report about a report
+      if (t.k == policy::target::kind::Unknown) {
+        continue;
+      }
+      out.recipients.push_back(std::move(r));
+    }
+  } else {
+    queue::recipient r{.address = env.sender, .original = env.sender, .local = false};
+    r.notify = queue::notify::Never;
+    out.recipients.push_back(std::move(r));
+  }
+  if (out.recipients.empty()) {
+    spdlog::warn("id={} no deliverable address for the report to <{}>", env.id,
+                 env.sender.str());
+    return;
+  }
+  queue::message_writer w = spool.begin(out.id);
+  w.append(text);
+  if (auto r = spool.commit(out, std::move(w)); !r) {
+    spdlog::error("id={} cannot queue the delivery report: {}", env.id, r.error().message);
+    return;
+  }
+  spdlog::info("id={} event=dsn kind={} report={} to=<{}>", env.id, mail::action_name(action),
+               out.id, env.sender.str());
+  scheduler.submit(std::move(out));
+}
+
 }  // namespace
 
 int run_serve(const config::config& cfg_in, const serve_options& opts) {
@@ -105,18 +180,43 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   asio::thread_pool blocking(4);
   queue::committer committer(**spool);
+  asio::io_context io(static_cast<int>(cores));
+
+  // Remote delivery: DNS through libunbound on the event loop, SMTP out with
+  // opportunistic STARTTLS.
+  auto resolver = dns::unbound_resolver::create(
+      io.get_executor(), dns::unbound_options{.nameservers = cfg->dns.nameservers});
+  if (!resolver) {
+    spdlog::critical("DNS: {}", resolver.error().message);
+    return 1;
+  }
+  auto client_tls = tls::make_client_context();
+  if (!client_tls) {
+    spdlog::critical("TLS client: {}", client_tls.error().message);
+    return 1;
+  }
+  delivery::remote_agent remote(io.get_executor(), cfg, **resolver, *client_tls);
+
+  queue::scheduler* sched_ptr = nullptr;
   queue::scheduler scheduler(
       **spool, cfg->queue,
       [&cfg](std::vector<queue::scheduler::attempt>& batch, const std::function<void()>& record) {
         deliver_locally(*cfg, batch, record);
       },
-      2, unix_now);
+      2, unix_now,
+      [&remote](std::vector<queue::scheduler::remote_attempt>& batch, std::function<void()> done) {
+        remote.deliver(batch, std::move(done));
+      },
+      [&](const queue::envelope& env, const queue::message_reader& message,
+          queue::report_kind kind, const std::vector<std::size_t>& rcpts) {
+        queue_report(*cfg, **accounts, **spool, *sched_ptr, env, message, kind, rcpts);
+      });
+  sched_ptr = &scheduler;
   spdlog::info("event=recovered messages={}", recovered->size());
   for (queue::envelope& env : *recovered) {
     scheduler.submit(std::move(env));
   }
 
-  asio::io_context io(static_cast<int>(cores));
   smtp::server_context ctx{cfg,
                            *accounts,
                            **spool,

@@ -30,6 +30,7 @@ struct recipient {
   std::string last_reply;         // "550 5.1.1 ..." or a local reason
   std::int64_t next_attempt = 0;  // unix seconds; 0 = now
   bool reported = false;          // its final DSN (bounce, success notice) was queued
+  bool relayed = false;  // handed to a peer without DSN (a "relayed" notice); not stored
 };
 
 struct envelope {

@@ -13,8 +13,13 @@ constexpr std::int64_t k_io_retry = 60;
 }  // namespace
 
 scheduler::scheduler(spool& s, config::queue_config cfg, deliver_fn deliver, unsigned workers,
-                     clock_fn now)
-    : spool_(s), cfg_(std::move(cfg)), deliver_(std::move(deliver)), now_(std::move(now)) {
+                     clock_fn now, remote_fn remote, notify_fn notify)
+    : spool_(s),
+      cfg_(std::move(cfg)),
+      deliver_(std::move(deliver)),
+      remote_(std::move(remote)),
+      notify_(std::move(notify)),
+      now_(std::move(now)) {
   workers = std::max(1u, workers);
   for (unsigned i = 0; i < workers; ++i) {
     threads_.emplace_back([this] { run(); });
@@ -77,12 +82,63 @@ void scheduler::submit(envelope env) {
   cv_.notify_one();
 }
 
+bool scheduler::remote_due(const envelope& env, std::int64_t now) const {
+  if (!remote_ || env.held) {
+    return false;
+  }
+  for (const recipient& r : env.recipients) {
+    if (!r.local && (r.status == rcpt_status::Pending ||
+                     (r.status == rcpt_status::Deferred && r.next_attempt <= now))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Puts attempted messages back: done ones leave, the others wait for their next retry.
+void scheduler::finish_locked(std::vector<std::unique_ptr<envelope>>& envs) {
+  for (std::unique_ptr<envelope>& env : envs) {
+    if (!env) {
+      continue;
+    }
+    if (env->done()) {
+      messages_.erase(env->id);
+      continue;
+    }
+    std::int64_t next = 0;
+    bool waiting = false;
+    for (const recipient& r : env->recipients) {
+      if (r.status == rcpt_status::Deferred ||
+          (r.status == rcpt_status::Pending && !r.local && remote_)) {
+        next = waiting ? std::min(next, r.next_attempt) : r.next_attempt;
+        waiting = true;
+      }
+    }
+    std::string id = env->id;
+    messages_[id] = std::move(env);
+    if (waiting) {
+      schedule_locked(next, id);
+    }
+  }
+}
+
 void scheduler::run() {
   std::unique_lock lock(mu_);
   std::vector<std::unique_ptr<envelope>> batch;
   while (true) {
     if (stopping_) {
       return;
+    }
+    if (!landed_.empty()) {
+      std::shared_ptr<flight> f = std::move(landed_.front());
+      landed_.pop_front();
+      lock.unlock();
+      for (remote_attempt& a : f->attempts) {
+        record(*a.env, a.message);
+      }
+      lock.lock();
+      finish_locked(f->envs);
+      continue;
     }
     if (heap_.empty()) {
       cv_.wait(lock);
@@ -109,43 +165,37 @@ void scheduler::run() {
       continue;
     }
     lock.unlock();
-    attempt_batch(batch);
+    std::shared_ptr<flight> f = attempt_batch(batch);
     lock.lock();
-    for (std::unique_ptr<envelope>& env : batch) {
-      if (env->done()) {
-        messages_.erase(env->id);
-        continue;
-      }
-      std::int64_t next = 0;
-      bool deferred = false;
-      for (const recipient& r : env->recipients) {
-        if (r.status == rcpt_status::Deferred) {
-          next = deferred ? std::min(next, r.next_attempt) : r.next_attempt;
-          deferred = true;
+    finish_locked(batch);  // those not out for remote delivery
+    if (f) {
+      lock.unlock();
+      remote_(f->attempts, [this, f] {
+        {
+          std::lock_guard g(mu_);
+          landed_.push_back(f);
         }
-      }
-      std::string id = env->id;
-      messages_[id] = std::move(env);
-      // Recipients still Pending have no transport yet (remote delivery arrives with
-      // the outbound client); they wait in the spool and are picked up at the next start.
-      if (deferred) {
-        schedule_locked(next, id);
-      }
+        cv_.notify_one();
+      });
+      lock.lock();
     }
   }
 }
 
-void scheduler::attempt_batch(std::vector<std::unique_ptr<envelope>>& batch) {
-  std::vector<std::unique_ptr<message_reader>> readers;
+std::shared_ptr<scheduler::flight> scheduler::attempt_batch(
+    std::vector<std::unique_ptr<envelope>>& batch) {
+  std::vector<std::unique_ptr<message_reader>> readers(batch.size());
   std::vector<attempt> attempts;
-  for (std::unique_ptr<envelope>& env : batch) {
-    if (env->held) {
+  std::vector<std::size_t> index;  // attempts -> batch
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    envelope& env = *batch[i];
+    if (env.held) {
       continue;
     }
-    auto message = spool_.open_message(env->id);
+    auto message = spool_.open_message(env.id);
     if (!message) {
-      spdlog::error("id={} cannot read queue file: {}", env->id, message.error().message);
-      for (recipient& r : env->recipients) {
+      spdlog::error("id={} cannot read queue file: {}", env.id, message.error().message);
+      for (recipient& r : env.recipients) {
         if (r.status == rcpt_status::Pending || r.status == rcpt_status::Deferred) {
           r.status = rcpt_status::Deferred;
           r.next_attempt = now_() + k_io_retry;
@@ -153,8 +203,9 @@ void scheduler::attempt_batch(std::vector<std::unique_ptr<envelope>>& batch) {
       }
       continue;
     }
-    attempts.push_back(attempt{env.get(), message->get()});
-    readers.push_back(std::move(*message));
+    readers[i] = std::move(*message);
+    attempts.push_back(attempt{&env, readers[i].get()});
+    index.push_back(i);
   }
   bool recorded = false;
   auto record_all = [&] {
@@ -163,21 +214,93 @@ void scheduler::attempt_batch(std::vector<std::unique_ptr<envelope>>& batch) {
     }
     recorded = true;
     for (attempt& a : attempts) {
-      record(*a.env);
+      record(*a.env, a.message);
     }
   };
   if (!attempts.empty()) {
     deliver_(attempts, record_all);
   }
   record_all();
+
+  // The remote half: messages with remote recipients due go out as one flight.
+  std::int64_t now = now_();
+  std::shared_ptr<flight> f;
+  for (std::size_t k = 0; k < index.size(); ++k) {
+    std::size_t i = index[k];
+    if (!batch[i] || !remote_due(*batch[i], now)) {
+      continue;
+    }
+    if (!f) {
+      f = std::make_shared<flight>();
+    }
+    remote_attempt ra{batch[i].get(), readers[i].get(), {}};
+    for (std::size_t r = 0; r < batch[i]->recipients.size(); ++r) {
+      const recipient& rc = batch[i]->recipients[r];
+      if (!rc.local && (rc.status == rcpt_status::Pending ||
+                        (rc.status == rcpt_status::Deferred && rc.next_attempt <= now))) {
+        ra.rcpts.push_back(r);
+      }
+    }
+    f->attempts.push_back(std::move(ra));
+    f->envs.push_back(std::move(batch[i]));
+    f->readers.push_back(std::move(readers[i]));
+  }
+  return f;
 }
 
-void scheduler::record(envelope& env) {
+void scheduler::record(envelope& env, const message_reader* message) {
   std::int64_t now = now_();
-  for (recipient& r : env.recipients) {
+  const bool expired = cfg_.max_lifetime.count() > 0 && now - env.arrival >= cfg_.max_lifetime.count();
+  std::vector<std::size_t> failed, delivered, relayed, delayed;
+  for (std::size_t i = 0; i < env.recipients.size(); ++i) {
+    recipient& r = env.recipients[i];
+    if (r.status == rcpt_status::Deferred && expired) {
+      // RFC 3464 §2.3.3 with status 4.4.7: given up after [queue] max_lifetime.
+      r.status = rcpt_status::Failed;
+      r.last_reply = "4.4.7 message expired after " +
+                     std::to_string(cfg_.max_lifetime.count()) + "s in the queue" +
+                     (r.last_reply.empty() ? std::string() : "; last reply: " + r.last_reply);
+      spdlog::info("id={} to=<{}> status=expired reply=\"{}\"", env.id, r.address.str(),
+                   r.last_reply);
+    }
     if (r.status == rcpt_status::Deferred && r.next_attempt <= now) {
       r.next_attempt = now + retry_delay(cfg_, r.attempts);
     }
+    if (r.reported) {
+      continue;
+    }
+    if (r.status == rcpt_status::Failed) {
+      failed.push_back(i);
+    } else if (r.status == rcpt_status::Delivered && (r.notify & notify::Success) != 0) {
+      (r.relayed ? relayed : delivered).push_back(i);
+    } else if (r.status == rcpt_status::Deferred) {
+      delayed.push_back(i);
+    }
+  }
+  if (notify_ && message != nullptr) {
+    if (!failed.empty()) {
+      notify_(env, *message, report_kind::Failure, failed);
+    }
+    if (!delivered.empty()) {
+      notify_(env, *message, report_kind::Delivered, delivered);
+    }
+    if (!relayed.empty()) {
+      notify_(env, *message, report_kind::Relayed, relayed);
+    }
+    if (!delayed.empty() && !env.delay_warned && cfg_.delay_warning.count() > 0 &&
+        now - env.arrival >= cfg_.delay_warning.count()) {
+      notify_(env, *message, report_kind::Delay, delayed);
+      env.delay_warned = true;
+    }
+  }
+  for (std::size_t i : failed) {
+    env.recipients[i].reported = true;
+  }
+  for (std::size_t i : delivered) {
+    env.recipients[i].reported = true;
+  }
+  for (std::size_t i : relayed) {
+    env.recipients[i].reported = true;
   }
   if (env.done()) {
     if (auto r = spool_.remove(env.id); !r) {

@@ -218,6 +218,7 @@ void session::on_ehlo(const command& c) {
   r.lines.push_back("8BITMIME");
   r.lines.push_back("SMTPUTF8");
   r.lines.push_back("ENHANCEDSTATUSCODES");
+  r.lines.push_back("DSN");
   // RFC 4954 §4: no AUTH over plain text unless the listener allows it.
   if (!auth_user_ && (tls_active_ || settings_.allow_plaintext_auth)) {
     r.lines.push_back("AUTH " + std::string(auth::advertised_mechanisms()));

@@ -139,6 +139,7 @@ class session {
     mail::address addr;
     std::string orcpt;
     bool local = true;
+    std::uint8_t notify = 0;  // RFC 3461 NOTIFY bits
   };
 
   // The envelope being built (STYLE.md 4); reset by RSET, MAIL, HELO, EHLO, end of DATA.
@@ -150,6 +151,8 @@ class session {
     bool smtputf8 = false;
     std::optional<std::uint64_t> declared_size;
     std::string id;
+    std::string envid;  // RFC 3461 ENVID, decoded
+    queue::dsn_ret ret = queue::dsn_ret::Unset;
     std::uint32_t rcpt_attempts = 0;
   };
 

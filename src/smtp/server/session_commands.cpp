@@ -26,7 +26,7 @@ constexpr param_support k_supported{.size = true,
                                     .eightbitmime = true,
                                     .binarymime = false,
                                     .smtputf8 = true,
-                                    .dsn = false,
+                                    .dsn = true,
                                     .auth = true};  // RFC 4954 §5: AUTH= is accepted (and not trusted)
 
 }  // namespace
@@ -131,6 +131,10 @@ void session::on_mail(const command& c) {
   txn_.body = params->body == body_kind::EightBitMime ? queue::body_type::EightBitMime
                                                        : queue::body_type::SevenBit;
   txn_.declared_size = params->size;
+  txn_.envid = params->envid.value_or("");
+  if (params->ret) {
+    txn_.ret = *params->ret == "HDRS" ? queue::dsn_ret::Hdrs : queue::dsn_ret::Full;
+  }
   enter_phase(phase::Mail);
   reply_with(250, "2.1.0", "Ok");
 }
@@ -217,7 +221,7 @@ void session::on_rcpt(const command& c) {
   bool duplicate = std::any_of(txn_.rcpts.begin(), txn_.rcpts.end(),
                                [&](const rcpt& r) { return mail::address_key(r.addr) == key; });
   if (!duplicate) {
-    txn_.rcpts.push_back(rcpt{addr, "", local});
+    txn_.rcpts.push_back(rcpt{addr, params->orcpt.value_or(""), local, params->notify});
   }
   enter_phase(phase::Rcpt);
   reply_with(250, "2.1.5", "Ok");
@@ -300,6 +304,8 @@ void session::build_envelope() {
   env_.arrival = env_api_.now();
   env_.body = txn_.body;
   env_.smtputf8 = txn_.smtputf8;
+  env_.envid = txn_.envid;
+  env_.ret = txn_.ret;
   env_.client_addr = peer_.addr;
   env_.client_name = peer_.name;
   env_.helo = helo_;
@@ -315,7 +321,7 @@ void session::build_envelope() {
   for (const rcpt& r : txn_.rcpts) {
     if (!r.local) {
       add(queue::recipient{.address = r.addr, .original = r.addr, .orcpt = r.orcpt,
-                           .local = false});
+                           .notify = r.notify, .local = false});
       continue;
     }
     policy::expansion exp = accounts_->expand(r.addr);
@@ -324,7 +330,7 @@ void session::build_envelope() {
     }
     for (const policy::target& t : exp.targets) {
       queue::recipient q{.address = t.address, .original = r.addr, .orcpt = r.orcpt,
-                         .local = t.k == policy::target::kind::Local};
+                         .notify = r.notify, .local = t.k == policy::target::kind::Local};
       if (t.k == policy::target::kind::Unknown) {
         q.status = queue::rcpt_status::Failed;
         q.last_reply = "550 5.1.1 <" + t.address.str() + ">: User unknown";

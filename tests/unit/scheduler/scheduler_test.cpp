@@ -33,6 +33,7 @@ class SchedulerTest : public testing::Test {
     envelope env;
     env.id = spool_->new_id();
     env.sender = {"a", "remote.test"};
+    env.arrival = now_.load();
     for (std::size_t i = 0; i < recipients; ++i) {
       env.recipients.push_back(recipient{.address = {"u" + std::to_string(i), "example.test"}});
     }

@@ -1,0 +1,232 @@
+#include "delivery/remote.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <ctime>
+#include <map>
+
+#include "dns/types.hpp"
+#include "smtp/client/connector.hpp"
+
+namespace posthorn::delivery {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+
+namespace {
+
+// The recipients of one domain across a batch: (attempt index, recipient index).
+struct domain_group {
+  std::string domain;
+  std::vector<std::pair<std::size_t, std::size_t>> members;
+};
+
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+// "Mail loops back to myself" (DESIGN.md §4.2): an MX address and port we listen on.
+bool is_own_listener(const config::config& cfg, const asio::ip::tcp::endpoint& ep) {
+  for (const config::listen_config& l : cfg.listen) {
+    if (l.endpoint.port != ep.port()) {
+      continue;
+    }
+    boost::system::error_code ec;
+    auto a = asio::ip::make_address(l.endpoint.host, ec);
+    if (ec) {
+      continue;
+    }
+    if (a == ep.address() || (a.is_unspecified() && (ep.address().is_loopback()))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+asio::ip::address to_asio(const ip_address& a) {
+  asio::ip::address_v6::bytes_type b;
+  std::copy(a.bytes.begin(), a.bytes.end(), b.begin());
+  asio::ip::address_v6 v6(b);
+  if (v6.is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
+  }
+  return v6;
+}
+
+struct route {
+  std::vector<smtp::client_endpoint> endpoints;
+  std::optional<error> failure;  // when no endpoint can be had
+};
+
+// The hosts to try for `domain`, in order: the smarthost, or MX (RFC 5321 §5.1).
+awaitable<route> find_route(const config::config& cfg, dns::resolver& resolver,
+                            const std::string& domain) {
+  route out;
+  std::vector<std::pair<std::string, std::uint16_t>> hosts;
+  if (!cfg.relay.smarthost.empty()) {
+    auto hp = host_port::parse(cfg.relay.smarthost);
+    if (!hp) {
+      out.failure = error::temp("4.3.5", "bad smarthost " + cfg.relay.smarthost);
+      co_return out;
+    }
+    hosts.emplace_back(hp->host, hp->port);
+  } else {
+    dns::mx_result mx = co_await dns::async_mx(resolver, domain);
+    if (auto e = dns::mx_error(mx, domain)) {
+      out.failure = std::move(*e);
+      co_return out;
+    }
+    for (const dns::mx_target& t : mx.targets) {
+      hosts.emplace_back(t.host, cfg.relay.outbound_port);
+    }
+  }
+  bool looped = false;
+  std::string last_detail;
+  for (const auto& [host, port] : hosts) {
+    dns::addr_result addrs = co_await dns::async_addrs(resolver, host);
+    if (addrs.status != dns::dns_status::Ok) {
+      last_detail = host + ": " + (addrs.detail.empty() ? "no address" : addrs.detail);
+      continue;
+    }
+    for (const ip_address& a : addrs.addrs) {
+      asio::ip::tcp::endpoint ep(to_asio(a), port);
+      if (is_own_listener(cfg, ep)) {
+        looped = true;
+        continue;
+      }
+      out.endpoints.push_back(smtp::client_endpoint{ep, host});
+    }
+  }
+  if (out.endpoints.empty()) {
+    out.failure = looped ? error::perm("5.4.6", "mail for " + domain + " loops back to myself")
+                         : error::temp("4.4.3", "no reachable mail server for " + domain +
+                                                    (last_detail.empty() ? "" : ": " + last_detail));
+  }
+  co_return out;
+}
+
+void apply(queue::envelope& env, std::size_t i, queue::rcpt_status status, std::string reply,
+           const std::string& relay, bool relayed) {
+  queue::recipient& r = env.recipients[i];
+  ++r.attempts;
+  r.status = status;
+  r.last_reply = std::move(reply);
+  r.relayed = relayed;
+  const char* word = status == queue::rcpt_status::Delivered ? "sent"
+                     : status == queue::rcpt_status::Failed  ? "bounced"
+                                                             : "deferred";
+  spdlog::info("id={} from=<{}> to=<{}> relay={} delay={} status={} reply=\"{}\"", env.id,
+               env.sender.str(), r.address.str(), relay.empty() ? "none" : relay,
+               unix_now() - env.arrival, word, r.last_reply);
+}
+
+awaitable<void> deliver_domain(asio::any_io_executor ex, const config::config& cfg,
+                               dns::resolver& resolver, asio::ssl::context* tls,
+                               std::vector<queue::scheduler::remote_attempt>& batch,
+                               domain_group group) {
+  route rt = co_await find_route(cfg, resolver, group.domain);
+  if (rt.failure) {
+    const error& e = *rt.failure;
+    std::string reply = (e.temporary() ? "451 " : "550 ") + e.enhanced + " " + e.message;
+    for (auto [a, i] : group.members) {
+      apply(*batch[a].env, i,
+            e.temporary() ? queue::rcpt_status::Deferred : queue::rcpt_status::Failed, reply, "",
+            false);
+    }
+    co_return;
+  }
+  // One transaction per message, every recipient of the domain in it.
+  std::vector<smtp::client_transaction> txns;
+  std::vector<std::size_t> txn_attempt;
+  std::vector<std::vector<std::size_t>> txn_rcpts;
+  std::map<std::size_t, std::size_t> by_attempt;
+  for (auto [a, i] : group.members) {
+    auto [it, fresh] = by_attempt.try_emplace(a, txn_rcpts.size());
+    if (fresh) {
+      txn_rcpts.emplace_back();
+      txn_attempt.push_back(a);
+    }
+    txn_rcpts[it->second].push_back(i);
+  }
+  for (std::size_t t = 0; t < txn_rcpts.size(); ++t) {
+    const auto& at = batch[txn_attempt[t]];
+    txns.push_back(smtp::make_transaction(*at.env, txn_rcpts[t], at.message->contents()));
+  }
+  smtp::delivery_report report =
+      co_await smtp::deliver(ex, rt.endpoints, cfg.hostname, std::move(txns), tls);
+  for (const std::string& why : report.tried) {
+    spdlog::info("event=host-failed domain={} {}", group.domain, why);
+  }
+  for (std::size_t t = 0; t < txn_rcpts.size(); ++t) {
+    queue::envelope& env = *batch[txn_attempt[t]].env;
+    const smtp::transaction_result* tr = t < report.results.size() ? &report.results[t] : nullptr;
+    for (std::size_t k = 0; k < txn_rcpts[t].size(); ++k) {
+      std::size_t i = txn_rcpts[t][k];
+      if (tr == nullptr || k >= tr->recipients.size()) {
+        apply(env, i, queue::rcpt_status::Deferred, "451 4.4.1 no answer from any host",
+              report.relay, false);
+        continue;
+      }
+      const smtp::client_outcome& o = tr->recipients[k];
+      bool relayed = o.status == queue::rcpt_status::Delivered && !tr->peer_dsn;
+      apply(env, i, o.status, o.reply, report.relay, relayed);
+    }
+  }
+}
+
+}  // namespace
+
+remote_agent::remote_agent(asio::any_io_executor ex, std::shared_ptr<const config::config> cfg,
+                           dns::resolver& resolver, std::shared_ptr<asio::ssl::context> client_tls)
+    : ex_(std::move(ex)),
+      cfg_(std::move(cfg)),
+      resolver_(resolver),
+      client_tls_(std::move(client_tls)) {}
+
+void remote_agent::deliver(std::vector<queue::scheduler::remote_attempt>& batch,
+                           std::function<void()> done) {
+  // Group by domain (normalized), keeping batch order within each group.
+  std::vector<domain_group> groups;
+  std::map<std::string, std::size_t> index;
+  for (std::size_t a = 0; a < batch.size(); ++a) {
+    for (std::size_t i : batch[a].rcpts) {
+      std::string key = cfg_->relay.smarthost.empty()
+                            ? mail::normalize_domain(batch[a].env->recipients[i].address.domain)
+                            : std::string("smarthost");
+      auto [it, fresh] = index.try_emplace(key, groups.size());
+      if (fresh) {
+        groups.push_back(domain_group{batch[a].env->recipients[i].address.domain, {}});
+      }
+      groups[it->second].members.emplace_back(a, i);
+    }
+  }
+  if (groups.empty()) {
+    done();
+    return;
+  }
+  // Every domain on its own coroutine, all on one strand: outcomes land in the shared
+  // envelopes one at a time.
+  auto strand = asio::make_strand(ex_);
+  auto remaining = std::make_shared<std::size_t>(groups.size());
+  auto finish = std::make_shared<std::function<void()>>(std::move(done));
+  for (domain_group& g : groups) {
+    asio::co_spawn(strand,
+                   deliver_domain(strand, *cfg_, resolver_, client_tls_.get(), batch, std::move(g)),
+                   [remaining, finish](std::exception_ptr e) {
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                         spdlog::error("remote delivery ended by an exception: {}", ex.what());
+                       }
+                     }
+                     if (--*remaining == 0) {
+                       (*finish)();
+                     }
+                   });
+  }
+}
+
+}  // namespace posthorn::delivery
