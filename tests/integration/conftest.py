@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -163,6 +164,16 @@ class Server:
     nameservers: list | None = None
     queue: dict = field(default_factory=dict)
     extra_toml: str = ""
+    # Issue 3: `roles` names each listener's role ("mx", "submission", "submissions";
+    # listeners beyond it are "mx"), `listen_options` adds keys to every [[listen]]
+    # (allow_plaintext_auth), `sections` adds whole tables ({"tls": {...}, "auth": {...}})
+    # `serve_args` extra arguments to `serve` ("--log-level", "trace") and `passwords`
+    # a password per user other than PASSWORD.
+    roles: tuple = ()
+    listen_options: dict = field(default_factory=dict)
+    sections: dict = field(default_factory=dict)
+    serve_args: tuple = ()
+    passwords: dict = field(default_factory=dict)
 
     ports: list = field(default_factory=list)
     proc: subprocess.Popen | None = None
@@ -186,14 +197,27 @@ class Server:
     def port(self) -> int:
         return self.ports[0]
 
+    def role_of(self, i: int) -> str:
+        return self.roles[i] if i < len(self.roles) else "mx"
+
+    def port_for(self, role: str) -> int:
+        """The port of the first listener with this role."""
+        for i, p in enumerate(self.ports):
+            if self.role_of(i) == role:
+                return p
+        raise AssertionError(f"no {role} listener in {self.roles}")
+
     def write_config(self):
         lines = [
             f"hostname = {toml_str(HOSTNAME)}",
             f"state_dir = {toml_str(self.state_dir)}",
             "",
         ]
-        for p in self.ports:
-            lines += ["[[listen]]", f'address = "127.0.0.1:{p}"', 'role = "mx"', ""]
+        for i, p in enumerate(self.ports):
+            lines += ["[[listen]]", f'address = "127.0.0.1:{p}"',
+                      f"role = {toml_str(self.role_of(i))}"]
+            lines += [f"{k} = {toml_value(v)}" for k, v in self.listen_options.items()]
+            lines.append("")
         lines += [
             "[domains]",
             f"local = {toml_value(list(self.local_domains))}",
@@ -233,12 +257,17 @@ class Server:
             if self.expn is not None:
                 lines.append(f"expn = {toml_value(self.expn)}")
             lines.append("")
+        for name, table in self.sections.items():
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+            lines.append("")
         if self.extra_toml:
             lines.append(self.extra_toml)
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
         self.users_file.write_text(
-            "".join(f"{u}:{password_hash(self.hash_root, u)}\n" for u in self.users),
+            "".join(f"{u}:{password_hash(self.hash_root, u, self.passwords.get(u, PASSWORD))}\n"
+                    for u in self.users),
             encoding="utf-8")
         self.aliases_file.write_text(self.aliases, encoding="utf-8")
         if self.relocated is not None:
@@ -252,7 +281,7 @@ class Server:
         attempts = 3 if fresh_ports else 1
         for attempt in range(attempts):
             if fresh_ports:
-                self.ports = [free_port() for _ in range(self.listeners)]
+                self.ports = [free_port() for _ in range(max(self.listeners, len(self.roles)))]
                 self.write_config()
             try:
                 self._spawn_and_wait()
@@ -274,7 +303,7 @@ class Server:
         log.write(f"---- start {self.starts} ----\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [str(POSTHORN_BIN), "serve", "-c", str(self.config_path)],
+            [str(POSTHORN_BIN), "serve", "-c", str(self.config_path), *self.serve_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             cwd=self.root)
         log.close()
@@ -291,6 +320,8 @@ class Server:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
                     s.settimeout(5)
+                    if self.role_of(self.ports.index(port)) == "submissions":
+                        s = client_tls_context().wrap_socket(s)  # RFC 8314: TLS first
                     banner = b""
                     while not banner.endswith(b"\r\n"):
                         chunk = s.recv(4096)
@@ -350,6 +381,24 @@ class Server:
         assert r.code == 250, r
         return c
 
+    def tls_session(self, port: int | None = None, helo: str = "client.example.net",
+                    **kw) -> SmtpConn:
+        """EHLO, STARTTLS, the handshake and EHLO again: a session inside TLS."""
+        c = self.session(helo, port=port, **kw)
+        r = c.cmd("STARTTLS")
+        assert r.is_(220), r
+        start_tls(c)
+        r = c.cmd(f"EHLO {helo}")
+        assert r.code == 250, r
+        return c
+
+    def connect_tls(self, port: int | None = None, **kw) -> SmtpConn:
+        """Implicit TLS (RFC 8314): handshake first, then the banner read inside TLS."""
+        c = SmtpConn(port or self.port_for("submissions"), read_banner=False, **kw)
+        c.sock = client_tls_context().wrap_socket(c.sock)
+        c.banner = c.read_reply()
+        return c
+
     # -- Maildirs and spool ---------------------------------------------------
     def mailbox(self, address: str) -> Path:
         local, domain = address.rsplit("@", 1)
@@ -399,6 +448,23 @@ class Server:
                     f"spool still holds {[p.name for p in self.spool_files()]} after "
                     f"{timeout:.0f}s\nserver log:\n{self.log_tail()}")
             time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------
+# TLS on the client side (issue 3). Servers' certificates are self-signed: not verified.
+
+def client_tls_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def start_tls(conn: SmtpConn) -> None:
+    """After "220" to STARTTLS: the handshake on the connection's socket. Bytes the
+    server sent in the clear after that 220 would be an error, so none may be buffered."""
+    assert conn.buf == b"", f"plaintext after the 220 to STARTTLS: {conn.buf!r}"
+    conn.sock = client_tls_context().wrap_socket(conn.sock)
 
 
 @pytest.fixture
