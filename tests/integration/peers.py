@@ -29,6 +29,7 @@ Addresses used (all of 127.0.0.0/8 is routed to lo on Linux):
 
 from __future__ import annotations
 
+import ctypes
 import email
 import email.parser
 import email.policy
@@ -135,6 +136,15 @@ def dns_rcode(port: int, name: str, qtype: int = 15, timeout: float = 0.3) -> in
     return reply[3] & 0x0F
 
 
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the test process dies, even by SIGKILL, so
+    that an interrupted run leaves no unbound behind (prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 class DnsServer:
     """unbound serving ZONE (plus `extra_zone`) on 127.0.0.1:<free port>, never recursing."""
 
@@ -182,7 +192,8 @@ class DnsServer:
             log = open(self.log_path, "ab")
             self.proc = subprocess.Popen([binary, "-d", "-c", str(self.conf)],
                                          stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT)
+                                         stderr=subprocess.STDOUT,
+                                         preexec_fn=_die_with_parent)
             log.close()
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and self.proc.poll() is None:
@@ -600,11 +611,13 @@ class Remote:
         return "\n".join(parts)
 
     def close(self):
-        for lst in self.listeners:
-            lst.stop()
-        for p in self.peers.values():
-            p.stop()
-        self.dns.stop()
+        try:
+            for lst in self.listeners:
+                lst.stop()
+            for p in self.peers.values():
+                p.stop()
+        finally:
+            self.dns.stop()
 
 
 @pytest.fixture
