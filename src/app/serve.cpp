@@ -101,6 +101,9 @@ void queue_report(const config::config& cfg, const policy::accounts& accounts, q
     const queue::recipient& r = env.recipients[i];
     if (mail::wants_dsn(env, r, dk)) {
       mail::dsn_recipient rep = mail::dsn_report_for(r, action);
+      if (rep.remote_mta.empty() && !r.remote_mta.empty()) {
+        rep.remote_mta = "dns; " + r.remote_mta;
+      }
       if (dk == mail::dsn_kind::Delay) {
         rep.will_retry_until = env.arrival + cfg.queue.max_lifetime.count();
       }

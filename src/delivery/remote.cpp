@@ -114,6 +114,7 @@ void apply(queue::envelope& env, std::size_t i, queue::rcpt_status status, std::
   r.status = status;
   r.last_reply = std::move(reply);
   r.relayed = relayed;
+  r.remote_mta = relay.substr(0, relay.find('['));
   const char* word = status == queue::rcpt_status::Delivered ? "sent"
                      : status == queue::rcpt_status::Failed  ? "bounced"
                                                              : "deferred";

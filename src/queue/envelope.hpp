@@ -31,6 +31,7 @@ struct recipient {
   std::int64_t next_attempt = 0;  // unix seconds; 0 = now
   bool reported = false;          // its final DSN (bounce, success notice) was queued
   bool relayed = false;  // handed to a peer without DSN (a "relayed" notice); not stored
+  std::string remote_mta;  // the host that answered last (DSN Remote-MTA); not stored
 };
 
 struct envelope {

@@ -134,7 +134,7 @@ void scheduler::run() {
       landed_.pop_front();
       lock.unlock();
       for (remote_attempt& a : f->attempts) {
-        record(*a.env, a.message);
+        record(*a.env, a.message, /*remote_half=*/true);
       }
       lock.lock();
       finish_locked(f->envs);
@@ -214,7 +214,7 @@ std::shared_ptr<scheduler::flight> scheduler::attempt_batch(
     }
     recorded = true;
     for (attempt& a : attempts) {
-      record(*a.env, a.message);
+      record(*a.env, a.message, /*remote_half=*/false);
     }
   };
   if (!attempts.empty()) {
@@ -248,7 +248,7 @@ std::shared_ptr<scheduler::flight> scheduler::attempt_batch(
   return f;
 }
 
-void scheduler::record(envelope& env, const message_reader* message) {
+void scheduler::record(envelope& env, const message_reader* message, bool remote_half) {
   std::int64_t now = now_();
   const bool expired = cfg_.max_lifetime.count() > 0 && now - env.arrival >= cfg_.max_lifetime.count();
   std::vector<std::size_t> failed, delivered, relayed, delayed;
@@ -263,7 +263,9 @@ void scheduler::record(envelope& env, const message_reader* message) {
       spdlog::info("id={} to=<{}> status=expired reply=\"{}\"", env.id, r.address.str(),
                    r.last_reply);
     }
-    if (r.status == rcpt_status::Deferred && r.next_attempt <= now) {
+    // Only the half that just tried a recipient moves its next attempt on.
+    if (r.status == rcpt_status::Deferred && r.next_attempt <= now &&
+        (r.local != remote_half || !remote_)) {
       r.next_attempt = now + retry_delay(cfg_, r.attempts);
     }
     if (r.reported) {
