@@ -17,6 +17,7 @@
 #include "delivery/remote.hpp"
 #include "dns/unbound_resolver.hpp"
 #include "mail/dsn.hpp"
+#include "mail/received.hpp"
 #include "delivery/maildir.hpp"
 #include "policy/accounts.hpp"
 #include "queue/committer.hpp"
@@ -147,6 +148,11 @@ void queue_report(const config::config& cfg, const policy::accounts& accounts, q
     return;
   }
   queue::message_writer w = spool.begin(out.id);
+  mail::received_info trace;
+  trace.by_host = cfg.hostname;
+  trace.queue_id = out.id;
+  trace.when = now;
+  w.append(mail::received_header(trace));  // like every message we queue (DESIGN.md §4.2)
   w.append(text);
   if (auto r = spool.commit(out, std::move(w)); !r) {
     spdlog::error("id={} cannot queue the delivery report: {}", env.id, r.error().message);

@@ -172,7 +172,13 @@ awaitable<void> deliver_domain(asio::any_io_executor ex, const config::config& c
       }
       const smtp::client_outcome& o = tr->recipients[k];
       bool relayed = o.status == queue::rcpt_status::Delivered && !tr->peer_dsn;
-      apply(env, i, o.status, o.reply, report.relay, relayed);
+      std::string reply = o.reply;
+      if (o.code == 0 && !o.dsn.empty()) {
+        // Our own verdict (SIZE, SMTPUTF8, ...): give it the reply form bounces parse.
+        reply = std::string(o.status == queue::rcpt_status::Failed ? "550 " : "451 ") + o.dsn +
+                " " + reply;
+      }
+      apply(env, i, o.status, std::move(reply), report.relay, relayed);
     }
   }
 }

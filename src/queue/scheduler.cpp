@@ -274,7 +274,12 @@ void scheduler::record(envelope& env, const message_reader* message, bool remote
     if (r.status == rcpt_status::Failed) {
       failed.push_back(i);
     } else if (r.status == rcpt_status::Delivered && (r.notify & notify::Success) != 0) {
-      (r.relayed ? relayed : delivered).push_back(i);
+      // RFC 3461 §6.2.1: a peer that took DSN parameters reports success itself.
+      if (r.local) {
+        delivered.push_back(i);
+      } else if (r.relayed) {
+        relayed.push_back(i);
+      }
     } else if (r.status == rcpt_status::Deferred) {
       delayed.push_back(i);
     }
