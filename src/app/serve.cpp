@@ -207,6 +207,7 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   delivery::remote_agent remote(io.get_executor(), cfg, **resolver, *client_tls);
 
   queue::scheduler* sched_ptr = nullptr;
+  smtp::server_context* ctx_ptr = nullptr;
   queue::scheduler scheduler(
       **spool, cfg->queue,
       [&cfg](std::vector<queue::scheduler::attempt>& batch, const std::function<void()>& record) {
@@ -218,13 +219,10 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
       },
       [&](const queue::envelope& env, const queue::message_reader& message,
           queue::report_kind kind, const std::vector<std::size_t>& rcpts) {
-        queue_report(*cfg, **accounts, **spool, *sched_ptr, env, message, kind, rcpts);
+        queue_report(*cfg, *ctx_ptr->accounts.load(), **spool, *sched_ptr, env, message, kind,
+                     rcpts);
       });
   sched_ptr = &scheduler;
-  spdlog::info("event=recovered messages={}", recovered->size());
-  for (queue::envelope& env : *recovered) {
-    scheduler.submit(std::move(env));
-  }
 
   smtp::server_context ctx{cfg,
                            *accounts,
@@ -234,6 +232,12 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
                            blocking,
                            smtp::connection_limits(cfg->limits.connections,
                                                    cfg->limits.connections_per_ip)};
+  ctx_ptr = &ctx;
+  spdlog::info("event=recovered messages={}", recovered->size());
+  for (queue::envelope& env : *recovered) {
+    scheduler.submit(std::move(env));
+  }
+
   // TLS when a certificate is configured or may be generated; without one, no STARTTLS
   // and no implicit-TLS listeners.
   std::shared_ptr<tls::context_store> tls_store;
@@ -268,6 +272,34 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
     listeners.push_back(std::move(lis));
   }
 
+  // SIGHUP: users, aliases, relocated users and certificates are read again; new
+  // sessions get them, running ones keep theirs; a broken file keeps the old set.
+  asio::signal_set hup(io, SIGHUP);
+  std::function<void()> await_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) {
+        return;
+      }
+      asio::post(blocking, [&] {
+        if (auto fresh = policy::accounts::load(*cfg); fresh) {
+          ctx.accounts.store(*fresh);
+          spdlog::info("event=reload what=accounts users={}", (*fresh)->users().size());
+        } else {
+          spdlog::error("event=reload-failed what=accounts reason=\"{}\"", fresh.error().str());
+        }
+        if (tls_store) {
+          if (auto r = tls_store->reload(); r) {
+            spdlog::info("event=reload what=tls");
+          } else {
+            spdlog::error("event=reload-failed what=tls reason=\"{}\"", r.error().message);
+          }
+        }
+      });
+      await_hup();
+    });
+  };
+  await_hup();
+
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) {
@@ -278,6 +310,7 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
     for (auto& l : listeners) {
       l->close();
     }
+    hup.cancel();
     io.stop();
   });
 

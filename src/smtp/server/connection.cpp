@@ -166,7 +166,8 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
   session_settings settings = session_settings::from(cfg, where);
   std::shared_ptr<ssl::context> tls_ctx = ctx.tls_context ? ctx.tls_context() : nullptr;
   settings.tls_available = tls_ctx != nullptr && where.role != config::listener_role::Submissions;
-  session s(std::move(settings), ctx.accounts, env_api,
+  std::shared_ptr<const policy::accounts> accounts = ctx.accounts.load();
+  session s(std::move(settings), accounts, env_api,
             peer_info{ip, "unknown", is_trusted(cfg, ip)});
 
   boost::system::error_code ec;
@@ -268,7 +269,7 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
       }
       // crypt(3) is slow on purpose: off the event loop. The credentials are views into
       // the session's SASL exchange, which lives until auth_done().
-      policy::credential_checker checker(ctx.accounts);
+      policy::credential_checker checker(accounts);
       const auth::sasl_verify& creds = s.auth_credentials();
       auto login = co_await run_blocking(ctx.blocking, [&checker, &creds] {
         return checker.authenticate(creds.authcid, creds.password);

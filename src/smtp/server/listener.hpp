@@ -43,7 +43,9 @@ class connection_limits {
 // What every connection shares. Lives as long as the listeners.
 struct server_context {
   std::shared_ptr<const config::config> cfg;
-  std::shared_ptr<const policy::accounts> accounts;
+  // Users, aliases and relocated users; SIGHUP swaps in a new set while sessions keep
+  // the one they started with.
+  std::atomic<std::shared_ptr<const policy::accounts>> accounts;
   queue::spool& spool;
   queue::committer& committer;
   queue::scheduler& scheduler;
