@@ -329,7 +329,8 @@ void session::on_auth(const command& c) {
 void session::step_sasl() {
   auth::sasl_step step = sasl_->current();
   if (auto* ch = std::get_if<auth::sasl_challenge>(&step)) {
-    send(reply{334, "", {ch->text}});
+    // RFC 4954 §4: continue-req = "334" SP [base64] CRLF; the space stays when empty.
+    out_ += "334 " + ch->text + "\r\n";
     mode_ = input_mode::Sasl;
     lines_.set_limit(auth::k_max_response_line);
     return;

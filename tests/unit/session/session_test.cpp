@@ -81,6 +81,17 @@ class SessionTest : public testing::Test {
           committed_.push_back(session_->envelope());
         }
         session_->commit_done(std::move(r));
+      } else if (a == action::StartTls) {
+        replies += session_->output();
+        session_->output().clear();
+        pending.clear();  // the driver drops what was pipelined after STARTTLS
+        session_->tls_started("(using TLSv1.3 with cipher TEST)");
+        continue;
+      } else if (a == action::AuthVerify) {
+        const auto& c = session_->auth_credentials();
+        bool ok = c.authcid == "alice@example.test" && c.password == "secret";
+        session_->auth_done(ok ? std::optional<mail::address>(mail::address{"alice", "example.test"})
+                               : std::nullopt);
       } else if (a == action::Close) {
         replies += session_->output();
         session_->output().clear();
@@ -379,6 +390,68 @@ TEST_F(SessionTest, HelpAndQuit) {
   EXPECT_EQ(run("HELP frob\r\n").substr(0, 10), "504 5.5.4 ");
   EXPECT_EQ(run("QUIT\r\n"), "221 mx.example.test closing connection\r\n");
   EXPECT_TRUE(session_->closing());
+}
+
+TEST_F(SessionTest, StartTlsForgetsStateAndDropsPipelinedInput) {
+  settings_.tls_available = true;
+  make_session(false);
+  std::string r = run("EHLO c\r\nSTARTTLS\r\nNOOP\r\n");
+  EXPECT_NE(r.find("250-STARTTLS\r\n"), std::string::npos);
+  EXPECT_NE(r.find("220 2.0.0 Ready to start TLS\r\n"), std::string::npos);
+  EXPECT_EQ(r.find("250 2.0.0 Ok"), std::string::npos) << r;  // NOOP never answered
+  EXPECT_TRUE(session_->tls_active());
+  EXPECT_EQ(run("MAIL FROM:<a@remote.test>\r\n"), "503 5.5.1 Error: send HELO/EHLO first\r\n");
+  r = run("EHLO c\r\n");
+  EXPECT_EQ(r.find("STARTTLS"), std::string::npos);  // not offered again
+  EXPECT_NE(r.find("250-AUTH PLAIN LOGIN\r\n"), std::string::npos);
+  EXPECT_EQ(run("STARTTLS\r\n"), "503 5.5.1 Error: TLS already active\r\n");
+}
+
+TEST_F(SessionTest, AuthNeedsTlsAndChecksCredentials) {
+  settings_.tls_available = true;
+  make_session(false);
+  std::string r = run("EHLO c\r\n");
+  EXPECT_EQ(r.find("AUTH"), std::string::npos);
+  EXPECT_EQ(run("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\n").substr(0, 11), "538 5.7.11 ");
+  run("STARTTLS\r\n");
+  run("EHLO c\r\n");
+  // "\0alice@example.test\0wrong"
+  EXPECT_EQ(run("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==\r\n").substr(0, 10), "535 5.7.8 ");
+  EXPECT_EQ(run("AUTH PLAIN\r\n"), "334 \r\n");
+  EXPECT_EQ(run("*\r\n").substr(0, 4), "501 ");
+  EXPECT_EQ(run("AUTH LOGIN\r\n").substr(0, 4), "334 ");
+  EXPECT_EQ(run("YWxpY2VAZXhhbXBsZS50ZXN0\r\n").substr(0, 4), "334 ");
+  EXPECT_EQ(run("c2VjcmV0\r\n"), "235 2.7.0 Authentication successful\r\n");
+  EXPECT_EQ(run("AUTH PLAIN\r\n"), "503 5.5.1 Error: already authenticated\r\n");
+  // Authenticated: may relay.
+  run("MAIL FROM:<alice@example.test>\r\n");
+  EXPECT_EQ(run("RCPT TO:<carol@remote.test>\r\n"), "250 2.1.5 Ok\r\n");
+}
+
+TEST_F(SessionTest, SubmissionRequiresAuthAndOwnSenderAndAddsHeaders) {
+  settings_.tls_available = true;
+  settings_.role = config::listener_role::Submission;
+  make_session(false);
+  run("EHLO c\r\nSTARTTLS\r\n");
+  run("EHLO c\r\n");
+  EXPECT_EQ(run("MAIL FROM:<alice@example.test>\r\n"), "530 5.7.0 Error: authentication required\r\n");
+  EXPECT_EQ(run("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\n").substr(0, 4), "235 ");
+  EXPECT_EQ(run("MAIL FROM:<bob@example.test>\r\n").substr(0, 10), "553 5.7.1 ");
+  EXPECT_EQ(run("MAIL FROM:<alice+list@example.test>\r\n"), "250 2.1.0 Ok\r\n");
+  run("RCPT TO:<bob@example.test>\r\nDATA\r\n");
+  EXPECT_NE(run("Subject: hi\r\n\r\nbody\r\n.\r\n").find("250 2.0.0"), std::string::npos);
+  ASSERT_EQ(committed_.size(), 1u);
+  EXPECT_EQ(committed_[0].auth_user, "alice@example.test");
+  EXPECT_EQ(committed_[0].protocol, "ESMTPSA");
+  std::string body = body_of(committed_[0]);
+  std::size_t subject = body.find("Subject: hi\r\n");
+  ASSERT_NE(subject, std::string::npos);
+  // Date and Message-ID go at the end of the header section, before the body.
+  std::size_t date = body.find("\r\nDate: ");
+  std::size_t mid = body.find("\r\nMessage-ID: <" + committed_[0].id + "@mx.example.test>\r\n");
+  EXPECT_GT(date, subject);
+  EXPECT_GT(mid, subject);
+  EXPECT_NE(body.find(">\r\n\r\nbody\r\n"), std::string::npos) << body;
 }
 
 TEST_F(SessionTest, TimeoutAnswers421) {
