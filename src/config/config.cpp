@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -124,6 +125,12 @@ class loader {
   bool tls_key_set_ = false;
   bool maildir_root_set_ = false;
   bool trusted_networks_set_ = false;
+  // Where the smarthost credentials were written, for errors found after reading.
+  std::optional<toml::source_region> smarthost_user_at_;
+  std::optional<toml::source_region> smarthost_password_at_;
+  std::optional<toml::source_region> smarthost_password_file_at_;
+  std::optional<toml::source_region> relay_at_;
+  status check_smarthost_auth(config& cfg) const;
 };
 
 status loader::read_string(const toml::node& v, const std::string& key, std::string& out) const {
@@ -452,6 +459,26 @@ status loader::read_relay(const toml::node& v, config& cfg) {
         if (k == "outbound_port") {
           return read_int(value, key, cfg.relay.outbound_port, 1);
         }
+        if (k == "destination_concurrency") {
+          return read_int(value, key, cfg.relay.destination_concurrency, 1);
+        }
+        if (k == "smarthost_user" || k == "smarthost_password") {
+          const bool user = k == "smarthost_user";
+          std::string& out = user ? cfg.relay.smarthost_user : cfg.relay.smarthost_password;
+          (user ? smarthost_user_at_ : smarthost_password_at_) = value.source();
+          if (auto s = read_string(value, key, out); !s) {
+            return s;
+          }
+          // PLAIN separates its fields with NUL; LOGIN and PLAIN send one line each.
+          if (out.find_first_of(std::string_view("\0\r\n", 3)) != std::string::npos) {
+            return fail(value.source(), key, "must not hold NUL, CR or LF");
+          }
+          return {};
+        }
+        if (k == "smarthost_password_file") {
+          smarthost_password_file_at_ = value.source();
+          return read_path(value, key, cfg.relay.smarthost_password_file);
+        }
         return unknown_key(k, key, value);
       });
 }
@@ -637,6 +664,7 @@ std::expected<config, config_error> loader::run(const toml::table& root, const f
     } else if (k == "mailbox") {
       st = read_mailbox(value, cfg);
     } else if (k == "relay") {
+      relay_at_ = value.source();
       st = read_relay(value, cfg);
     } else if (k == "dns") {
       st = read_dns(value, cfg);
@@ -678,7 +706,61 @@ std::expected<config, config_error> loader::run(const toml::table& root, const f
   if (cfg.listen.empty()) {
     cfg.listen.push_back(listen_config{});
   }
+  if (auto st = check_smarthost_auth(cfg); !st) {
+    return std::unexpected(st.error());
+  }
   return cfg;
+}
+
+status loader::check_smarthost_auth(config& cfg) const {
+  relay_config& r = cfg.relay;
+  const toml::source_region none{};
+  const auto at = [&](const std::optional<toml::source_region>& where) -> const auto& {
+    return where ? *where : (relay_at_ ? *relay_at_ : none);
+  };
+  if (!r.smarthost_password.empty() && !r.smarthost_password_file.empty()) {
+    return fail(at(smarthost_password_file_at_), "relay.smarthost_password_file",
+                "give smarthost_password or smarthost_password_file, not both");
+  }
+  if (!r.smarthost_password_file.empty()) {
+    std::ifstream in(r.smarthost_password_file, std::ios::binary);
+    std::error_code ec;
+    if (!in || fs::is_directory(r.smarthost_password_file, ec)) {
+      const int err = errno;
+      return fail(at(smarthost_password_file_at_), "relay.smarthost_password_file",
+                  "cannot read " + r.smarthost_password_file.string() + ": " +
+                      (in ? std::string("is a directory") : std::string(std::strerror(err))));
+    }
+    std::string line;
+    std::getline(in, line);
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (line.empty() || line.find('\0') != std::string::npos) {
+      return fail(at(smarthost_password_file_at_), "relay.smarthost_password_file",
+                  r.smarthost_password_file.string() +
+                      " must hold the password on its first line");
+    }
+    r.smarthost_password = std::move(line);
+  }
+  const bool user = !r.smarthost_user.empty();
+  const bool password = !r.smarthost_password.empty();
+  if (user && !password) {
+    return fail(at(smarthost_user_at_), "relay.smarthost_user",
+                "needs smarthost_password_file (or smarthost_password)");
+  }
+  if (password && !user) {
+    return fail(at(smarthost_password_file_at_ ? smarthost_password_file_at_
+                                               : smarthost_password_at_),
+                smarthost_password_file_at_ ? "relay.smarthost_password_file"
+                                            : "relay.smarthost_password",
+                "needs smarthost_user");
+  }
+  if (user && r.smarthost.empty()) {
+    // Credentials go to the smarthost only, never to a domain's MX hosts.
+    return fail(at(smarthost_user_at_), "relay.smarthost_user", "needs relay.smarthost");
+  }
+  return {};
 }
 
 }  // namespace

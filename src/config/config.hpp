@@ -55,6 +55,14 @@ struct relay_config {
   std::vector<cidr> trusted_networks;  // default 127.0.0.0/8 and ::1/128, set by the loader
   std::string smarthost;               // "" = MX lookup
   std::uint16_t outbound_port = 25;
+  // AUTH at the smarthost (only there, and only over TLS); "" = no AUTH.
+  std::string smarthost_user;
+  // The password: smarthost_password as written, or the first line of
+  // smarthost_password_file (read when the config is loaded). Never logged.
+  std::string smarthost_password;
+  fs::path smarthost_password_file;  // resolved; empty = none
+  // Simultaneous outbound connections per destination domain (or to the smarthost).
+  std::uint32_t destination_concurrency = 20;
 };
 
 struct dns_config {

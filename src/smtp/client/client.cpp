@@ -2,9 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <openssl/crypto.h>
+
+#include <algorithm>
 #include <cassert>
 #include <utility>
 
+#include "auth/sasl.hpp"
 #include "smtp/client/commands.hpp"
 
 namespace posthorn::smtp {
@@ -38,8 +42,11 @@ client_outcome ours(queue::rcpt_status status, std::string_view dsn, std::string
 
 }  // namespace
 
-client::client(std::string hostname, bool tls_available)
-    : hostname_(std::move(hostname)), tls_available_(tls_available) {
+client::client(std::string hostname, bool tls_available,
+               std::shared_ptr<const client_credentials> credentials)
+    : hostname_(std::move(hostname)),
+      tls_available_(tls_available),
+      credentials_(std::move(credentials)) {
   // The name goes on the EHLO line: nothing in it may end that line early.
   std::erase_if(hostname_, [](char c) {
     const auto u = static_cast<unsigned char>(c);
@@ -102,6 +109,11 @@ client_phase client::phase() const {
       return client_phase::Ehlo;
     case step::Starttls:
       return client_phase::Starttls;
+    case step::AuthPlain:
+    case step::AuthLogin:
+    case step::AuthUser:
+    case step::AuthPass:
+      return client_phase::Auth;
     case step::Rset:
       return client_phase::Rset;
     case step::Mail:
@@ -195,6 +207,10 @@ client_action client::on_reply(const reply& r) {
     // RFC 5321 §3.8: the server is closing the connection; no QUIT.
     return fail_connection(from_reply(r, outcome_source::Connection), false);
   }
+  if (cmd.s == step::AuthPlain || cmd.s == step::AuthLogin || cmd.s == step::AuthUser ||
+      cmd.s == step::AuthPass) {
+    return on_auth_reply(cmd.s, r);
+  }
   // 354 answers DATA and nothing else; DATA is answered 354 or refused, never 2xx.
   if ((cls == 3) != (cmd.s == step::Data) && (cls == 3 || cls == 2)) {
     return protocol_error("unexpected reply \"" + one_line(r) + "\"");
@@ -230,7 +246,7 @@ client_action client::on_reply(const reply& r) {
         return fail_connection(from_reply(r, outcome_source::Connection), true);
       }
       ext_ = peer_extensions{};
-      return ready();
+      return authenticate();
 
     case step::Starttls:
       if (cls == 2) {
@@ -242,7 +258,7 @@ client_action client::on_reply(const reply& r) {
       }
       // Opportunistic TLS: a refused STARTTLS (454 4.7.0 ...) leaves the session in
       // the clear, as it was (RFC 3207 §4).
-      return ready();
+      return authenticate();
 
     case step::Rset:
       if (cls != 2) {
@@ -304,6 +320,10 @@ client_action client::on_reply(const reply& r) {
     case step::DotIgnored:
       return finish_transaction();
 
+    case step::AuthPlain:
+    case step::AuthLogin:
+    case step::AuthUser:
+    case step::AuthPass:
     case step::Quit:
       break;
   }
@@ -317,7 +337,109 @@ client_action client::greeted() {
     send(step::Starttls, "STARTTLS\r\n");
     return client_action::Read;
   }
-  return ready();
+  return authenticate();
+}
+
+client_action client::authenticate() {
+  if (!credentials_ || authenticated_) {
+    return ready();
+  }
+  // RFC 4954 §4, RFC 4616 §6: PLAIN and LOGIN carry the password in the clear, so they
+  // go over TLS only. The mail waits in the queue rather than the password leaking.
+  if (!tls_active_) {
+    return fail_connection(ours(queue::rcpt_status::Deferred, "4.7.0",
+                                "smarthost requires TLS for AUTH", outcome_source::Connection),
+                           true);
+  }
+  const auto offers = [this](std::string_view m) {
+    return std::find(ext_.auth.begin(), ext_.auth.end(), m) != ext_.auth.end();
+  };
+  const client_credentials& c = *credentials_;
+  if (offers("PLAIN")) {
+    // RFC 4616 §2: [authzid] NUL authcid NUL passwd; no authzid (we act for ourselves).
+    // RFC 4954 §4: the initial response saves a round trip.
+    auth::secret message;
+    message.append(std::string_view("\0", 1));
+    message.append(c.user);
+    message.append(std::string_view("\0", 1));
+    message.append(c.password.view());
+    send_secret(step::AuthPlain, "AUTH PLAIN ", message.view());
+    return client_action::Read;
+  }
+  if (offers("LOGIN")) {
+    send(step::AuthLogin, "AUTH LOGIN\r\n");
+    return client_action::Read;
+  }
+  std::string text = "the smarthost offers no AUTH mechanism posthorn can use (PLAIN, LOGIN)";
+  return fail_connection(
+      ours(queue::rcpt_status::Deferred, "4.7.0", text, outcome_source::Connection), true);
+}
+
+void client::send_secret(step s, std::string_view prefix, std::string_view payload) {
+  std::string encoded = auth::base64_encode(payload);
+  // RFC 4954 §4: an empty initial response is sent as "=".
+  if (encoded.empty() && s == step::AuthPlain) {
+    encoded = "=";
+  }
+  out_.reserve(out_.size() + prefix.size() + encoded.size() + 2);
+  out_ += prefix;
+  out_ += encoded;
+  out_ += "\r\n";
+  OPENSSL_cleanse(encoded.data(), encoded.size());
+  awaiting_.push_back(sent{s});
+}
+
+client_action client::on_auth_reply(step s, const reply& r) {
+  const int cls = r.code / 100;
+  switch (s) {
+    case step::AuthPlain:
+    case step::AuthPass:
+      if (cls == 2) {
+        // RFC 4954 §4: 235; the session goes on as after EHLO.
+        authenticated_ = true;
+        spdlog::debug("smtp client {}: AUTH accepted", hostname_);
+        return ready();
+      }
+      if (cls == 3) {
+        // More challenges than the mechanism has: cancel is pointless, the peer is
+        // not speaking PLAIN or LOGIN as we know them.
+        return protocol_error("unexpected AUTH challenge \"" + one_line(r) + "\"");
+      }
+      return auth_refused(r);
+    case step::AuthLogin:
+      if (r.code == 334) {
+        send_secret(step::AuthUser, "", credentials_->user);
+        return client_action::Read;
+      }
+      break;
+    case step::AuthUser:
+      if (r.code == 334) {
+        send_secret(step::AuthPass, "", credentials_->password.view());
+        return client_action::Read;
+      }
+      break;
+    default:
+      break;
+  }
+  if (cls == 2 || cls == 3) {
+    return protocol_error("unexpected reply to AUTH \"" + one_line(r) + "\"");
+  }
+  return auth_refused(r);
+}
+
+client_action client::auth_refused(const reply& r) {
+  // A 4xx is the peer's passing trouble. A 5xx (535 5.7.8 bad credentials, 534, 538,
+  // 504) is about our login, not about the message: deferred as 4.7.0, so the mail is
+  // delivered once the operator fixes the config instead of bouncing meanwhile.
+  client_outcome o = from_reply(r, outcome_source::Connection);
+  if (r.code / 100 != 4) {
+    o = ours(queue::rcpt_status::Deferred, "4.7.0",
+             "smarthost refused our AUTH (" + one_line(r) + ")", outcome_source::Connection);
+  } else {
+    o.reply = "smarthost refused our AUTH (" + o.reply + ")";
+    o.code = 0;
+  }
+  return fail_connection(std::move(o), true);
 }
 
 client_action client::ready() {

@@ -12,11 +12,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "auth/secret.hpp"
 #include "mail/address.hpp"
 #include "queue/envelope.hpp"
 #include "smtp/client/data_encoder.hpp"
@@ -31,6 +33,7 @@ enum class client_phase : std::uint8_t {
   Ehlo,          // the reply to EHLO or HELO
   Starttls,      // the reply to STARTTLS (RFC 3207)
   TlsHandshake,  // the driver runs the TLS handshake
+  Auth,          // a reply during AUTH (RFC 4954)
   Ready,         // idle between transactions: nothing is expected from the peer
   Rset,          // the reply to RSET (pipelined in front of MAIL)
   Mail,          // the reply to MAIL (§4.5.3.2.2: 5 minutes)
@@ -54,6 +57,7 @@ struct client_timeouts {
   duration greeting = std::chrono::minutes(5);    // §4.5.3.2.1
   duration ehlo = std::chrono::minutes(5);        // as MAIL
   duration starttls = std::chrono::minutes(5);    // STARTTLS reply and the handshake
+  duration auth = std::chrono::minutes(5);        // each reply during AUTH, as MAIL
   duration mail = std::chrono::minutes(5);        // §4.5.3.2.2; RSET too (pipelined with it)
   duration rcpt = std::chrono::minutes(5);        // §4.5.3.2.3
   duration data_init = std::chrono::minutes(2);   // §4.5.3.2.4
@@ -125,11 +129,23 @@ struct transaction_result {
                            // the peer may have the message (RFC 1047): do not retry elsewhere
 };
 
+// A login for a peer that wants SMTP AUTH (a smarthost, RFC 4954). The password never
+// goes into a log line or an outcome, and never over a connection without TLS.
+struct client_credentials {
+  std::string user;
+  auth::secret password;
+};
+
 class client {
  public:
   // `hostname` is ours, for EHLO and HELO. `tls_available`: the driver can run a TLS
   // handshake, so STARTTLS is used when the peer offers it (opportunistic, RFC 3207).
-  client(std::string hostname, bool tls_available);
+  // With `credentials` the client authenticates after TLS is up, before the first MAIL:
+  // AUTH PLAIN if offered, else LOGIN. Without TLS, or without a mechanism it knows, or
+  // when the peer refuses the login, the connection fails with a temporary 4.7.x outcome
+  // (a wrong password is the operator's to fix; the queue keeps the mail meanwhile).
+  client(std::string hostname, bool tls_available,
+         std::shared_ptr<const client_credentials> credentials = {});
 
   // Consumes reply bytes from the front of `in` until they run out or an action other
   // than Read is due; the driver keeps what is left and feeds it after that action
@@ -154,6 +170,8 @@ class client {
   client_phase phase() const;
   const peer_extensions& extensions() const { return ext_; }
   bool tls_active() const { return tls_active_; }
+  // The peer accepted our AUTH.
+  bool authenticated() const { return authenticated_; }
   const reply& greeting() const { return greeting_; }
   // Transactions begun on this connection (for a per-connection limit).
   std::uint32_t transactions() const { return transactions_; }
@@ -169,6 +187,10 @@ class client {
     Ehlo,
     Helo,
     Starttls,
+    AuthPlain,  // AUTH PLAIN with the initial response: 235 or a refusal
+    AuthLogin,  // AUTH LOGIN: 334 for the user name
+    AuthUser,   // the user name: 334 for the password
+    AuthPass,   // the password: 235 or a refusal
     Rset,
     Mail,
     Rcpt,
@@ -206,6 +228,10 @@ class client {
   client_action on_unsolicited(const reply& r);
   client_action after_reply();
   client_action greeted();
+  client_action authenticate();
+  client_action on_auth_reply(step s, const reply& r);
+  client_action auth_refused(const reply& r);
+  void send_secret(step s, std::string_view prefix, std::string_view payload);
   client_action ready();
   void send(step s, std::string line);
   void pump();
@@ -219,6 +245,8 @@ class client {
   std::string hostname_;
   bool tls_available_ = false;
   bool tls_active_ = false;
+  std::shared_ptr<const client_credentials> credentials_;
+  bool authenticated_ = false;
   conn_state state_ = conn_state::Opening;
   peer_extensions ext_;
   reply greeting_;

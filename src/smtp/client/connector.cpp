@@ -42,19 +42,21 @@ std::string relay_name(const client_endpoint& e) {
   return (e.host.empty() ? ip : e.host) + "[" + ip + "]:" + std::to_string(e.address.port());
 }
 
-std::shared_ptr<client_connection> client_connection::create(asio::any_io_executor ex,
-                                                             std::string hostname,
-                                                             asio::ssl::context* tls,
-                                                             client_timeouts timeouts) {
-  return std::make_shared<client_connection>(std::move(ex), std::move(hostname), tls, timeouts);
+std::shared_ptr<client_connection> client_connection::create(
+    asio::any_io_executor ex, std::string hostname, asio::ssl::context* tls,
+    client_timeouts timeouts, std::shared_ptr<const client_credentials> credentials) {
+  return std::make_shared<client_connection>(std::move(ex), std::move(hostname), tls, timeouts,
+                                             std::move(credentials));
 }
 
 client_connection::client_connection(asio::any_io_executor ex, std::string hostname,
-                                     asio::ssl::context* tls, client_timeouts timeouts)
+                                     asio::ssl::context* tls, client_timeouts timeouts,
+                                     std::shared_ptr<const client_credentials> credentials)
     : ex_(ex),
       hostname_(std::move(hostname)),
       tls_ctx_(tls),
       timeouts_(timeouts),
+      credentials_(std::move(credentials)),
       sock_(ex),
       timer_(ex) {}
 
@@ -132,7 +134,7 @@ awaitable<std::expected<void, client_outcome>> client_connection::async_connect(
   connect_failure_.reset();
   where_ = std::move(where);
   relay_ = relay_name(where_);
-  client_.emplace(hostname_, tls_ctx_ != nullptr);
+  client_.emplace(hostname_, tls_ctx_ != nullptr, credentials_);
 
   boost::system::error_code ec;
   sock_.open(where_.address.protocol(), ec);
@@ -313,7 +315,8 @@ awaitable<client_action> client_connection::drive(client_action a) {
 awaitable<delivery_report> deliver(asio::any_io_executor ex, std::vector<client_endpoint> endpoints,
                                    std::string hostname,
                                    std::vector<client_transaction> transactions,
-                                   asio::ssl::context* tls, client_timeouts timeouts) {
+                                   asio::ssl::context* tls, client_timeouts timeouts,
+                                   std::shared_ptr<const client_credentials> credentials) {
   delivery_report rep;
   const std::size_t n = transactions.size();
   rep.results.resize(n);
@@ -346,9 +349,10 @@ awaitable<delivery_report> deliver(asio::any_io_executor ex, std::vector<client_
     if (!anything_left()) {
       break;
     }
-    auto conn = client_connection::create(ex, hostname, tls, timeouts);
+    auto conn = client_connection::create(ex, hostname, tls, timeouts, credentials);
     auto connected = co_await conn->async_connect(where);
-    if (!connected && conn->tls_failed()) {
+    // Credentials never go in the clear: no second try without TLS for them.
+    if (!connected && conn->tls_failed() && !credentials) {
       // Opportunistic TLS: a host whose handshake fails gets the mail in the clear.
       rep.tried.push_back(conn->relay() + ": " + connected.error().reply +
                           "; trying again without TLS");

@@ -39,11 +39,11 @@ std::string relay_name(const client_endpoint& e);
 class client_connection : public std::enable_shared_from_this<client_connection> {
  public:
   // `hostname` is ours (EHLO). With `tls` (may be null) STARTTLS is used when offered,
-  // without checking the peer's certificate (opportunistic, DESIGN.md §4.2).
-  static std::shared_ptr<client_connection> create(boost::asio::any_io_executor ex,
-                                                   std::string hostname,
-                                                   boost::asio::ssl::context* tls,
-                                                   client_timeouts timeouts = {});
+  // without checking the peer's certificate (opportunistic, DESIGN.md §4.2). With
+  // `credentials` the connection logs in after STARTTLS (see smtp::client).
+  static std::shared_ptr<client_connection> create(
+      boost::asio::any_io_executor ex, std::string hostname, boost::asio::ssl::context* tls,
+      client_timeouts timeouts = {}, std::shared_ptr<const client_credentials> credentials = {});
   ~client_connection();
 
   // Connects, reads the greeting, says EHLO (or HELO) and runs STARTTLS when it can.
@@ -70,7 +70,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::optional<client_outcome> failure() const;
 
   client_connection(boost::asio::any_io_executor ex, std::string hostname,
-                    boost::asio::ssl::context* tls, client_timeouts timeouts);
+                    boost::asio::ssl::context* tls, client_timeouts timeouts,
+                    std::shared_ptr<const client_credentials> credentials = {});
 
  private:
   using tls_stream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>;
@@ -88,6 +89,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::string hostname_;
   boost::asio::ssl::context* tls_ctx_;
   client_timeouts timeouts_;
+  std::shared_ptr<const client_credentials> credentials_;
   boost::asio::ip::tcp::socket sock_;
   std::unique_ptr<tls_stream> tls_;
   boost::asio::steady_timer timer_;
@@ -113,14 +115,13 @@ struct delivery_report {
 
 // Delivers `transactions` to the first of `endpoints` that takes them (MX order), all on
 // one connection. A host is skipped on connection failure, a 4xx/5xx greeting or EHLO,
-// or a failed handshake (retried once in the clear first); recipients whose connection
-// broke before the end of the data go on to the next host. Recipients no host decided
-// get the last host's failure.
-boost::asio::awaitable<delivery_report> deliver(boost::asio::any_io_executor ex,
-                                                std::vector<client_endpoint> endpoints,
-                                                std::string hostname,
-                                                std::vector<client_transaction> transactions,
-                                                boost::asio::ssl::context* tls,
-                                                client_timeouts timeouts = {});
+// or a failed handshake (retried once in the clear first, unless there are credentials:
+// they never go in the clear); recipients whose connection broke before the end of the
+// data go on to the next host. Recipients no host decided get the last host's failure.
+// `credentials`: log in to every host (a smarthost's addresses); null for MX hosts.
+boost::asio::awaitable<delivery_report> deliver(
+    boost::asio::any_io_executor ex, std::vector<client_endpoint> endpoints, std::string hostname,
+    std::vector<client_transaction> transactions, boost::asio::ssl::context* tls,
+    client_timeouts timeouts = {}, std::shared_ptr<const client_credentials> credentials = {});
 
 }  // namespace posthorn::smtp

@@ -15,6 +15,8 @@ std::string_view describe(client_phase p) {
       return "sending STARTTLS";
     case client_phase::TlsHandshake:
       return "performing the TLS handshake";
+    case client_phase::Auth:
+      return "performing AUTH";
     case client_phase::Ready:
       return "idle";
     case client_phase::Rset:
@@ -46,6 +48,8 @@ client_timeouts::duration client_timeouts::for_phase(client_phase p) const {
     case client_phase::Starttls:
     case client_phase::TlsHandshake:
       return starttls;
+    case client_phase::Auth:
+      return auth;
     case client_phase::Rset:
     case client_phase::Mail:
       return mail;
