@@ -114,6 +114,17 @@ void scheduler::finish_locked(std::vector<std::unique_ptr<envelope>>& envs) {
         waiting = true;
       }
     }
+    if (waiting) {
+      // Wake on time for the delay warning and for expiry, not at the next retry only.
+      bool deferred = std::any_of(env->recipients.begin(), env->recipients.end(),
+                                  [](const recipient& r) { return r.status == rcpt_status::Deferred; });
+      if (deferred && !env->delay_warned && cfg_.delay_warning.count() > 0) {
+        next = std::min(next, env->arrival + cfg_.delay_warning.count());
+      }
+      if (cfg_.max_lifetime.count() > 0) {
+        next = std::min(next, env->arrival + cfg_.max_lifetime.count());
+      }
+    }
     std::string id = env->id;
     messages_[id] = std::move(env);
     if (waiting) {

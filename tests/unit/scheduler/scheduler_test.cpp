@@ -44,8 +44,25 @@ class SchedulerTest : public testing::Test {
   }
 
   void start(scheduler::deliver_fn fn) {
-    sched_ = std::make_unique<scheduler>(*spool_, cfg_, std::move(fn), 2,
-                                         [this] { return now_.load(); });
+    sched_ = std::make_unique<scheduler>(
+        *spool_, cfg_, std::move(fn), 2, [this] { return now_.load(); }, scheduler::remote_fn{},
+        [this](const envelope& env, const message_reader&, report_kind kind,
+               const std::vector<std::size_t>& rcpts) {
+          std::lock_guard lock(reports_mu_);
+          reports_.push_back({env.id, kind, rcpts});
+        });
+  }
+
+  struct report {
+    std::string id;
+    report_kind kind;
+    std::vector<std::size_t> rcpts;
+  };
+  std::mutex reports_mu_;
+  std::vector<report> reports_;
+  std::size_t report_count() {
+    std::lock_guard lock(reports_mu_);
+    return reports_.size();
   }
 
   // Waits (bounded) until `pred` holds; the scheduler works on its own threads.
@@ -165,6 +182,40 @@ TEST_F(SchedulerTest, DueMessagesAreAttemptedInBatches) {
   }
   EXPECT_EQ(total, 20u);
   EXPECT_LT(sizes.size(), 20u);  // at least one batch carried several messages
+}
+
+TEST_F(SchedulerTest, FailureIsReportedOnceAndExpiryFailsWith447) {
+  cfg_.max_lifetime = std::chrono::seconds(100);
+  cfg_.delay_warning = std::chrono::seconds(50);
+  envelope env = commit_one(2);
+  std::atomic<int> calls{0};
+  start([&](std::vector<scheduler::attempt>& batch, const std::function<void()>& record) {
+    ++calls;
+    for (auto& a : batch) {
+      a.env->recipients[0].status = rcpt_status::Failed;  // stays failed, reported once
+      a.env->recipients[0].last_reply = "550 5.1.1 no such user";
+      a.env->recipients[1].attempts++;
+      a.env->recipients[1].status = rcpt_status::Deferred;
+      a.env->recipients[1].last_reply = "451 4.3.0 later";
+    }
+    record();
+  });
+  sched_->submit(env);
+  ASSERT_TRUE(eventually([&] { return report_count() == 1; }));
+  now_ += 60;  // past delay_warning: one delay report at the next attempt
+  sched_->poke();
+  ASSERT_TRUE(eventually([&] { return report_count() == 2; }));
+  now_ += 60;  // past max_lifetime: recipient 1 fails with 4.4.7 and is reported
+  sched_->poke();
+  ASSERT_TRUE(eventually([&] { return sched_->size() == 0; }));
+  std::lock_guard lock(reports_mu_);
+  ASSERT_EQ(reports_.size(), 3u);
+  EXPECT_EQ(reports_[0].kind, report_kind::Failure);
+  EXPECT_EQ(reports_[0].rcpts, std::vector<std::size_t>{0});
+  EXPECT_EQ(reports_[1].kind, report_kind::Delay);
+  EXPECT_EQ(reports_[1].rcpts, std::vector<std::size_t>{1});
+  EXPECT_EQ(reports_[2].kind, report_kind::Failure);
+  EXPECT_EQ(reports_[2].rcpts, std::vector<std::size_t>{1});
 }
 
 TEST_F(SchedulerTest, HeldMessageIsNotDelivered) {
