@@ -2,9 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <ctime>
 #include <map>
@@ -58,6 +63,7 @@ asio::ip::address to_asio(const ip_address& a) {
 struct route {
   std::vector<smtp::client_endpoint> endpoints;
   std::optional<error> failure;  // when no endpoint can be had
+  bool smarthost = false;        // the endpoints are the smarthost's
 };
 
 // The hosts to try for `domain`, in order: the smarthost, or MX (RFC 5321 §5.1).
@@ -72,6 +78,7 @@ awaitable<route> find_route(const config::config& cfg, dns::resolver& resolver,
       co_return out;
     }
     hosts.emplace_back(hp->host, hp->port);
+    out.smarthost = true;
   } else {
     dns::mx_result mx = co_await dns::async_mx(resolver, domain);
     if (auto e = dns::mx_error(mx, domain)) {
@@ -123,11 +130,20 @@ void apply(queue::envelope& env, std::size_t i, queue::rcpt_status status, std::
                unix_now() - env.arrival, word, r.last_reply);
 }
 
-awaitable<void> deliver_domain(asio::any_io_executor ex, const config::config& cfg,
-                               dns::resolver& resolver, asio::ssl::context* tls,
+// What one domain's delivery needs from the agent.
+struct agent_context {
+  const config::config& cfg;
+  dns::resolver& resolver;
+  asio::ssl::context* tls;
+  std::shared_ptr<const smtp::client_credentials> smarthost_credentials;
+  destination_limiter& limiter;
+};
+
+awaitable<void> deliver_domain(asio::any_io_executor ex, agent_context ctx,
                                std::vector<queue::scheduler::remote_attempt>& batch,
-                               domain_group group) {
-  route rt = co_await find_route(cfg, resolver, group.domain);
+                               domain_group group, std::string dest) {
+  const config::config& cfg = ctx.cfg;
+  route rt = co_await find_route(cfg, ctx.resolver, group.domain);
   if (rt.failure) {
     const error& e = *rt.failure;
     std::string reply = (e.temporary() ? "451 " : "550 ") + e.enhanced + " " + e.message;
@@ -155,8 +171,12 @@ awaitable<void> deliver_domain(asio::any_io_executor ex, const config::config& c
     const auto& at = batch[txn_attempt[t]];
     txns.push_back(smtp::make_transaction(*at.env, txn_rcpts[t], at.message->contents()));
   }
-  smtp::delivery_report report =
-      co_await smtp::deliver(ex, rt.endpoints, cfg.hostname, std::move(txns), tls);
+  // deliver() holds one connection at a time: one slot covers it.
+  destination_limiter::slot held = co_await ctx.limiter.acquire(dest);
+  smtp::delivery_report report = co_await smtp::deliver(
+      ex, rt.endpoints, cfg.hostname, std::move(txns), ctx.tls, smtp::client_timeouts{},
+      rt.smarthost ? ctx.smarthost_credentials : nullptr);
+  held.reset();
   for (const std::string& why : report.tried) {
     spdlog::info("event=host-failed domain={} {}", group.domain, why);
   }
@@ -185,26 +205,110 @@ awaitable<void> deliver_domain(asio::any_io_executor ex, const config::config& c
 
 }  // namespace
 
+struct destination_limiter::waiter {
+  explicit waiter(const asio::any_io_executor& ex) : timer(ex, asio::steady_timer::time_point::max()) {}
+  asio::steady_timer timer;
+  bool granted = false;  // under mu_
+};
+
+destination_limiter::slot& destination_limiter::slot::operator=(slot&& o) noexcept {
+  if (this != &o) {
+    reset();
+    owner_ = std::exchange(o.owner_, nullptr);
+    dest_ = std::move(o.dest_);
+  }
+  return *this;
+}
+
+void destination_limiter::slot::reset() {
+  if (owner_ != nullptr) {
+    std::exchange(owner_, nullptr)->release(dest_);
+  }
+}
+
+awaitable<destination_limiter::slot> destination_limiter::acquire(std::string dest) {
+  const asio::any_io_executor ex = co_await asio::this_coro::executor;
+  std::shared_ptr<waiter> w;
+  {
+    std::lock_guard lock(mu_);
+    entry& e = entries_[dest];
+    if (e.active < limit_) {
+      ++e.active;
+      co_return slot(this, std::move(dest));
+    }
+    w = std::make_shared<waiter>(ex);
+    e.waiting.push_back(w);
+  }
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (w->granted) {
+        break;
+      }
+    }
+    // Woken by release() (a cancel posted to this executor, so it cannot come before
+    // the wait starts); the timer itself never expires.
+    co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return slot(this, std::move(dest));
+}
+
+void destination_limiter::release(const std::string& dest) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(dest);
+  if (it == entries_.end()) {
+    return;
+  }
+  entry& e = it->second;
+  if (!e.waiting.empty()) {
+    // The slot passes straight to the first waiter: `active` stays as it is.
+    std::shared_ptr<waiter> w = std::move(e.waiting.front());
+    e.waiting.pop_front();
+    w->granted = true;
+    asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+    return;
+  }
+  if (--e.active == 0) {
+    entries_.erase(it);
+  }
+}
+
+std::size_t destination_limiter::active(const std::string& dest) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(dest);
+  return it == entries_.end() ? 0 : it->second.active;
+}
+
 remote_agent::remote_agent(asio::any_io_executor ex, std::shared_ptr<const config::config> cfg,
                            dns::resolver& resolver, std::shared_ptr<asio::ssl::context> client_tls)
     : ex_(std::move(ex)),
       cfg_(std::move(cfg)),
       resolver_(resolver),
-      client_tls_(std::move(client_tls)) {}
+      client_tls_(std::move(client_tls)),
+      limiter_(cfg_->relay.destination_concurrency) {
+  if (!cfg_->relay.smarthost.empty() && !cfg_->relay.smarthost_user.empty()) {
+    auto c = std::make_shared<smtp::client_credentials>();
+    c->user = cfg_->relay.smarthost_user;
+    c->password.assign(cfg_->relay.smarthost_password);
+    smarthost_credentials_ = std::move(c);
+  }
+}
 
 void remote_agent::deliver(std::vector<queue::scheduler::remote_attempt>& batch,
                            std::function<void()> done) {
   // Group by domain (normalized), keeping batch order within each group.
   std::vector<domain_group> groups;
+  std::vector<std::string> dests;  // the limiter's key per group
   std::map<std::string, std::size_t> index;
   for (std::size_t a = 0; a < batch.size(); ++a) {
     for (std::size_t i : batch[a].rcpts) {
       std::string key = cfg_->relay.smarthost.empty()
                             ? mail::normalize_domain(batch[a].env->recipients[i].address.domain)
-                            : std::string("smarthost");
+                            : "smarthost " + cfg_->relay.smarthost;
       auto [it, fresh] = index.try_emplace(key, groups.size());
       if (fresh) {
         groups.push_back(domain_group{batch[a].env->recipients[i].address.domain, {}});
+        dests.push_back(key);
       }
       groups[it->second].members.emplace_back(a, i);
     }
@@ -218,9 +322,10 @@ void remote_agent::deliver(std::vector<queue::scheduler::remote_attempt>& batch,
   auto strand = asio::make_strand(ex_);
   auto remaining = std::make_shared<std::size_t>(groups.size());
   auto finish = std::make_shared<std::function<void()>>(std::move(done));
-  for (domain_group& g : groups) {
+  const agent_context ctx{*cfg_, resolver_, client_tls_.get(), smarthost_credentials_, limiter_};
+  for (std::size_t g = 0; g < groups.size(); ++g) {
     asio::co_spawn(strand,
-                   deliver_domain(strand, *cfg_, resolver_, client_tls_.get(), batch, std::move(g)),
+                   deliver_domain(strand, ctx, batch, std::move(groups[g]), std::move(dests[g])),
                    [remaining, finish](std::exception_ptr e) {
                      if (e) {
                        try {

@@ -7,15 +7,68 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include <boost/asio/awaitable.hpp>
+
+#include <cstddef>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.hpp"
 #include "dns/resolver.hpp"
 #include "queue/scheduler.hpp"
+#include "smtp/client/client.hpp"
 
 namespace posthorn::delivery {
+
+// At most `limit` connections at once per destination (a domain, or the smarthost),
+// across every batch the agent runs ([relay] destination_concurrency). Batches run on
+// strands of a multi-threaded io_context, so the counts sit behind a mutex; a coroutine
+// that must wait sleeps on its own timer, which the one handing it a slot cancels on
+// that coroutine's executor.
+class destination_limiter {
+ public:
+  explicit destination_limiter(std::size_t limit) : limit_(limit == 0 ? 1 : limit) {}
+
+  // A held slot; frees it when destroyed.
+  class slot {
+   public:
+    slot() = default;
+    slot(destination_limiter* owner, std::string dest) : owner_(owner), dest_(std::move(dest)) {}
+    slot(slot&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), dest_(std::move(o.dest_)) {}
+    slot& operator=(slot&& o) noexcept;
+    slot(const slot&) = delete;
+    slot& operator=(const slot&) = delete;
+    ~slot() { reset(); }
+    void reset();
+
+   private:
+    destination_limiter* owner_ = nullptr;
+    std::string dest_;
+  };
+
+  // Waits until `dest` has fewer than `limit` connections, then holds one.
+  boost::asio::awaitable<slot> acquire(std::string dest);
+  // Connections held for `dest` now (tests, metrics).
+  std::size_t active(const std::string& dest) const;
+
+ private:
+  struct waiter;
+  struct entry {
+    std::size_t active = 0;
+    std::deque<std::shared_ptr<waiter>> waiting;  // first come, first served
+  };
+  void release(const std::string& dest);
+
+  std::size_t limit_;
+  mutable std::mutex mu_;
+  std::map<std::string, entry> entries_;  // only destinations in use
+};
 
 class remote_agent {
  public:
@@ -32,6 +85,9 @@ class remote_agent {
   std::shared_ptr<const config::config> cfg_;
   dns::resolver& resolver_;
   std::shared_ptr<boost::asio::ssl::context> client_tls_;
+  // The smarthost login; null when there is none (never given to MX hosts).
+  std::shared_ptr<const smtp::client_credentials> smarthost_credentials_;
+  destination_limiter limiter_;
 };
 
 }  // namespace posthorn::delivery
