@@ -206,7 +206,8 @@ awaitable<void> deliver_domain(asio::any_io_executor ex, agent_context ctx,
 }  // namespace
 
 struct destination_limiter::waiter {
-  explicit waiter(const asio::any_io_executor& ex) : timer(ex, asio::steady_timer::time_point::max()) {}
+  explicit waiter(const asio::any_io_executor& ex)
+      : timer(ex, asio::steady_timer::time_point::max()) {}
   asio::steady_timer timer;
   bool granted = false;  // under mu_
 };
