@@ -10,8 +10,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import time
 
@@ -350,6 +352,60 @@ def test_tickets_off_tls12_still_resumes_from_the_session_cache(make_server, tmp
     assert first and first.startswith("New, TLSv1.2"), first
     assert second and second.startswith("Reused, TLSv1.2"), \
         f"TLS 1.2 session-ID resumption failed: {second}"
+
+
+# -- certificate reload -----------------------------------------------------------------------
+
+def wait_log(srv, needle: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in srv.log_tail(400):
+        assert time.monotonic() < deadline, f"no {needle!r} in the log:\n{srv.log_tail()}"
+        time.sleep(0.05)
+
+
+def replace_certificate(srv, cn: str) -> bytes:
+    """A new ECDSA key and self-signed certificate where [tls] points (the generated
+    files' place), each swapped in by rename; returns the certificate in DER."""
+    tls_dir = srv.state_dir / "tls"
+    key, cert = tls_dir / "new-key.pem", tls_dir / "new-cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-subj", f"/CN={cn}", "-days", "2"], check=True, capture_output=True,
+                   timeout=60)
+    os.rename(key, tls_dir / "key.pem")
+    os.rename(cert, tls_dir / "cert.pem")
+    return ssl.PEM_cert_to_DER_cert((tls_dir / "cert.pem").read_text())
+
+
+def test_sighup_loads_a_new_certificate_and_running_tls_sessions_go_on(tls_server):
+    mx = tls_server.port_for("mx")
+    with tls_server.tls_session(port=mx) as old:
+        before = old.sock.getpeercert(binary_form=True)
+        new = replace_certificate(tls_server, HOSTNAME)
+        assert new != before
+        tls_server.proc.send_signal(signal.SIGHUP)
+        wait_log(tls_server, "event=reload what=tls")
+        # New connections, STARTTLS and implicit TLS alike, get the new certificate...
+        with tls_server.tls_session(port=mx) as c:
+            assert c.sock.getpeercert(binary_form=True) == new
+        with tls_server.connect_tls() as c:
+            assert c.sock.getpeercert(binary_form=True) == new
+        # ...and the session that started before goes on with its own.
+        assert old.cmd("NOOP").is_(250)
+        old.send_mail("someone@example.net", ["alice@example.test"], make_message())
+    tls_server.wait_for_mail("alice@example.test")
+
+
+def test_a_session_saved_before_a_certificate_reload_resumes_after_it(tls_server, tmp_path):
+    # docs/config.md: ticket keys are kept across a reload, so clients still resume.
+    sess = tmp_path / "sess.pem"
+    first = s_client(tls_server.port_for("mx"), "-tls1_3", "-sess_out", str(sess))
+    assert (handshake_summary(first) or "").startswith("New,"), first.stdout
+    replace_certificate(tls_server, HOSTNAME)
+    tls_server.proc.send_signal(signal.SIGHUP)
+    wait_log(tls_server, "event=reload what=tls")
+    second = s_client(tls_server.port_for("mx"), "-tls1_3", "-sess_in", str(sess))
+    assert (handshake_summary(second) or "").startswith("Reused,"), second.stdout
 
 
 # -- testssl.sh ----------------------------------------------------------------------------
