@@ -3,6 +3,8 @@
 
 #include "mail/dsn.hpp"
 
+#include "mail/xtext.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -179,43 +181,6 @@ bool status_fits(dsn_action a, std::string_view status) {
   return status[0] == '2';
 }
 
-// Decodes xtext (RFC 3461 §4): "+XX" for any octet; nullopt when malformed.
-std::optional<std::string> xtext_decode(std::string_view s) {
-  auto hex = [](char c) -> int {
-    if (is_digit(c)) {
-      return c - '0';
-    }
-    if (c >= 'A' && c <= 'F') {
-      return c - 'A' + 10;
-    }
-    if (c >= 'a' && c <= 'f') {
-      return c - 'a' + 10;
-    }
-    return -1;
-  };
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '+') {
-      if (i + 2 >= s.size()) {
-        return std::nullopt;
-      }
-      const int hi = hex(s[i + 1]);
-      const int lo = hex(s[i + 2]);
-      if (hi < 0 || lo < 0) {
-        return std::nullopt;
-      }
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c < 33 || c > 126 || c == '=') {
-      return std::nullopt;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
 
 // Code points of valid UTF-8 (checked by the caller with valid_utf8()).
 std::vector<char32_t> code_points(std::string_view s) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "mail/xtext.hpp"
 #include "smtp/proto/reply.hpp"
 
 namespace posthorn::smtp {
@@ -79,11 +80,8 @@ std::expected<mail_params, param_error> parse_mail_params(std::string_view text,
 std::expected<rcpt_params, param_error> parse_rcpt_params(std::string_view text,
                                                           const param_support& support = {});
 
-// Decodes xtext (RFC 3461 §4): "+XX" hex escapes, other octets 33..126 except '+' and
-// '='. Lower-case hex digits are accepted too. nullopt when not valid xtext.
-std::optional<std::string> xtext_decode(std::string_view text);
-
-// Encodes any octets as xtext: '+', '=' and octets outside 33..126 become "+XX".
-std::string xtext_encode(std::string_view text);
+// xtext helpers live in mail/ (the DSN builder needs them too).
+using mail::xtext_decode;
+using mail::xtext_encode;
 
 }  // namespace posthorn::smtp
