@@ -240,10 +240,11 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
     return a;
   };
 
+  bool clean_close = false;  // the dialogue ended by the book (QUIT, 421), not by an error
   action a = s.closing() ? action::Close : action::Read;
   while (true) {
     if (a == action::Close) {
-      co_await write_out();
+      clean_close = co_await write_out();
       break;
     }
     if (a == action::Flush) {
@@ -369,6 +370,14 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
     a = s.feed(v);
     // Keep the rest before suspending: the thread-local buffer is not ours then.
     pending.assign(v);
+  }
+  if (tls && clean_close) {
+    // close_notify, briefly: OpenSSL drops a session from its cache when the connection
+    // ends without one, and a client could then not resume by session id.
+    conn->timed_out = false;
+    conn->extend(std::chrono::seconds(2));
+    co_await tls->async_shutdown(k_tuple);
+    SSL_set_shutdown(tls->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   }
   conn->stop();
   sock.shutdown(tcp::socket::shutdown_both, ec);
