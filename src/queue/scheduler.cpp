@@ -145,7 +145,7 @@ void scheduler::run() {
       landed_.pop_front();
       lock.unlock();
       for (remote_attempt& a : f->attempts) {
-        record(*a.env, a.message, /*remote_half=*/true);
+        record(*a.env, a.message, /*remote_half=*/true, /*changed=*/true);
       }
       lock.lock();
       finish_locked(f->envs);
@@ -218,14 +218,29 @@ std::shared_ptr<scheduler::flight> scheduler::attempt_batch(
     attempts.push_back(attempt{&env, readers[i].get()});
     index.push_back(i);
   }
+  // What each message looked like before the local half: a message it did not touch
+  // is not written to the spool again (one status write costs two fsyncs).
+  auto signature = [](const envelope& env) {
+    std::uint64_t sig = 0;
+    for (const recipient& r : env.recipients) {
+      sig = sig * 131 + static_cast<std::uint64_t>(r.status) * 1000003 + r.attempts;
+    }
+    return sig;
+  };
+  std::vector<std::uint64_t> before;
+  before.reserve(attempts.size());
+  for (const attempt& a : attempts) {
+    before.push_back(signature(*a.env));
+  }
   bool recorded = false;
   auto record_all = [&] {
     if (recorded) {
       return;
     }
     recorded = true;
-    for (attempt& a : attempts) {
-      record(*a.env, a.message, /*remote_half=*/false);
+    for (std::size_t k = 0; k < attempts.size(); ++k) {
+      record(*attempts[k].env, attempts[k].message, /*remote_half=*/false,
+             signature(*attempts[k].env) != before[k]);
     }
   };
   if (!attempts.empty()) {
@@ -259,14 +274,17 @@ std::shared_ptr<scheduler::flight> scheduler::attempt_batch(
   return f;
 }
 
-void scheduler::record(envelope& env, const message_reader* message, bool remote_half) {
+void scheduler::record(envelope& env, const message_reader* message, bool remote_half,
+                       bool changed) {
   std::int64_t now = now_();
+  bool dirty = changed;
   const bool expired = cfg_.max_lifetime.count() > 0 && now - env.arrival >= cfg_.max_lifetime.count();
   std::vector<std::size_t> failed, delivered, relayed, delayed;
   for (std::size_t i = 0; i < env.recipients.size(); ++i) {
     recipient& r = env.recipients[i];
     if (r.status == rcpt_status::Deferred && expired) {
       // RFC 3464 §2.3.3 with status 4.4.7: given up after [queue] max_lifetime.
+      dirty = true;
       r.status = rcpt_status::Failed;
       r.last_reply = "4.4.7 message expired after " +
                      std::to_string(cfg_.max_lifetime.count()) + "s in the queue" +
@@ -278,6 +296,7 @@ void scheduler::record(envelope& env, const message_reader* message, bool remote
     if (r.status == rcpt_status::Deferred && r.next_attempt <= now &&
         (r.local != remote_half || !remote_)) {
       r.next_attempt = now + retry_delay(cfg_, r.attempts);
+      dirty = true;
     }
     if (r.reported) {
       continue;
@@ -309,8 +328,10 @@ void scheduler::record(envelope& env, const message_reader* message, bool remote
         now - env.arrival >= cfg_.delay_warning.count()) {
       notify_(env, *message, report_kind::Delay, delayed);
       env.delay_warned = true;
+      dirty = true;
     }
   }
+  dirty = dirty || !failed.empty() || !delivered.empty() || !relayed.empty();
   for (std::size_t i : failed) {
     env.recipients[i].reported = true;
   }
@@ -327,6 +348,9 @@ void scheduler::record(envelope& env, const message_reader* message, bool remote
       spdlog::info("id={} status=removed", env.id);
     }
     return;
+  }
+  if (!dirty) {
+    return;  // nothing new to remember
   }
   if (auto r = spool_.update(env); !r) {
     spdlog::error("id={} cannot record delivery state: {}", env.id, r.error().message);

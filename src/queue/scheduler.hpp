@@ -98,7 +98,7 @@ class scheduler {
   // Local half; returns the messages that go on to remote delivery.
   std::shared_ptr<flight> attempt_batch(std::vector<std::unique_ptr<envelope>>& batch);
   // Records outcomes after the local (remote_half false) or remote half of an attempt.
-  void record(envelope& env, const message_reader* message, bool remote_half);
+  void record(envelope& env, const message_reader* message, bool remote_half, bool changed);
   void finish_locked(std::vector<std::unique_ptr<envelope>>& envs);
   void schedule_locked(std::int64_t due, const std::string& id);
   bool remote_due(const envelope& env, std::int64_t now) const;
