@@ -4,6 +4,7 @@
 #include "config/config.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -230,7 +231,8 @@ TEST(ConfigLoad, RelativeOriginAnchorsAtItsFolder) {
 }
 
 TEST(ConfigLoad, FileIsReadAndNamedInErrors) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "posthorn_config_file_test";
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / ("posthorn_config_file_test." + std::to_string(::getpid()));
   fs::create_directories(dir);
   const fs::path file = dir / "posthorn.toml";
   {

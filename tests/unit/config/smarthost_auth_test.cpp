@@ -2,6 +2,7 @@
 // load time (relative to the config file), and every mistake named by file, line and key.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,11 +16,17 @@ namespace {
 class SmarthostAuth : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / "posthorn_smarthost_auth_test";
+    // Per process and test: ctest runs tests of this binary in parallel.
+    dir_ = fs::path(::testing::TempDir()) /
+           ("posthorn_smarthost_auth_test." + std::to_string(::getpid()) + "." +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "secrets");
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
 
   void write(const fs::path& rel, std::string_view text) {
     std::ofstream out(dir_ / rel, std::ios::binary);
