@@ -34,16 +34,24 @@ constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
 // The session's window onto the spool; every call here is cheap and non-blocking.
 class spool_env final : public session_env {
  public:
-  explicit spool_env(queue::spool& s) : spool_(s) {}
+  spool_env(queue::spool& s, auth::failure_limiter* limiter, std::string ip)
+      : spool_(s), limiter_(limiter), ip_(std::move(ip)) {}
   std::string new_queue_id() override { return spool_.new_id(); }
   queue::message_writer begin_message(const std::string& id) override {
     return spool_.begin(id);
   }
   std::uint64_t free_space() override { return spool_.free_space(); }
   std::int64_t now() override { return static_cast<std::int64_t>(std::time(nullptr)); }
+  void auth_failure() override {
+    if (limiter_ != nullptr) {
+      limiter_->record_failure(ip_);
+    }
+  }
 
  private:
   queue::spool& spool_;
+  auth::failure_limiter* limiter_;
+  std::string ip_;
 };
 
 // Runs `f` on the blocking pool and resumes on the caller's executor.
@@ -162,7 +170,7 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
   tcp::socket& sock = conn->sock;
   std::string ip = peer_ip(sock);
   bool admitted = ctx.limits.acquire(ip);
-  spool_env env_api(ctx.spool);
+  spool_env env_api(ctx.spool, ctx.auth_limiter.get(), ip);
   session_settings settings = session_settings::from(cfg, where);
   std::shared_ptr<ssl::context> tls_ctx = ctx.tls_context ? ctx.tls_context() : nullptr;
   settings.tls_available = tls_ctx != nullptr && where.role != config::listener_role::Submissions;

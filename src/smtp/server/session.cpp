@@ -343,6 +343,9 @@ void session::step_sasl() {
     return;
   }
   const auto& f = std::get<auth::sasl_failed>(step);
+  if (f.enhanced != "5.7.0") {  // "*" cancels (501 5.7.0): not a guess
+    env_api_.auth_failure();
+  }
   error_reply(f.code, f.enhanced, f.text);
   sasl_.reset();
 }

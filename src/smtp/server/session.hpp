@@ -57,6 +57,9 @@ class session_env {
   virtual queue::message_writer begin_message(const std::string& id) = 0;
   virtual std::uint64_t free_space() = 0;  // octets free in the spool
   virtual std::int64_t now() = 0;           // unix seconds
+  // A SASL exchange failed before any password check (bad base64, malformed PLAIN):
+  // it counts toward the AUTH failure limit like a wrong password.
+  virtual void auth_failure() {}
 };
 
 // What the driver must do before feeding more input.

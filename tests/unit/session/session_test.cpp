@@ -21,6 +21,8 @@ class test_env final : public session_env {
   }
   std::uint64_t free_space() override { return free; }
   std::int64_t now() override { return 1'800'000'000; }
+  void auth_failure() override { ++auth_failures; }
+  int auth_failures = 0;
   std::uint64_t free = 1'000'000'000'000ULL;
   std::size_t memory_limit = 256 * 1024;
 
@@ -419,6 +421,9 @@ TEST_F(SessionTest, AuthNeedsTlsAndChecksCredentials) {
   EXPECT_EQ(run("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==\r\n").substr(0, 10), "535 5.7.8 ");
   EXPECT_EQ(run("AUTH PLAIN\r\n"), "334 \r\n");
   EXPECT_EQ(run("*\r\n").substr(0, 4), "501 ");
+  EXPECT_EQ(env_->auth_failures, 0);  // a cancel is not a guess
+  EXPECT_EQ(run("AUTH PLAIN !!!!\r\n").substr(0, 10), "501 5.5.2 ");
+  EXPECT_EQ(env_->auth_failures, 1);  // a botched exchange counts toward the limiter
   EXPECT_EQ(run("AUTH LOGIN\r\n").substr(0, 4), "334 ");
   EXPECT_EQ(run("YWxpY2VAZXhhbXBsZS50ZXN0\r\n").substr(0, 4), "334 ");
   EXPECT_EQ(run("c2VjcmV0\r\n"), "235 2.7.0 Authentication successful\r\n");
