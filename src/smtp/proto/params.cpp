@@ -249,6 +249,22 @@ std::optional<keyword> lookup(std::string_view name, bool rcpt, const param_supp
   return std::nullopt;
 }
 
+// A known, advertised keyword seen for the first time in this list (RFC 5321 §4.1.1.11:
+// unknown 555, RFC 3461 §4: each parameter at most once).
+std::expected<keyword, param_error> claim(const param_item& item, bool rcpt,
+                                          const param_support& support, unsigned& seen) {
+  const auto k = lookup(item.name, rcpt, support);
+  if (!k) {
+    return fault(param_fault::Unknown, item.name);
+  }
+  const unsigned bit = 1u << static_cast<unsigned>(*k);
+  if (seen & bit) {
+    return fault(param_fault::Duplicate, item.name);
+  }
+  seen |= bit;
+  return *k;
+}
+
 }  // namespace
 
 std::expected<mail_params, param_error> parse_mail_params(std::string_view text,
@@ -256,15 +272,10 @@ std::expected<mail_params, param_error> parse_mail_params(std::string_view text,
   mail_params p;
   unsigned seen = 0;
   auto apply = [&](const param_item& item) -> std::expected<void, param_error> {
-    const auto k = lookup(item.name, false, support);
+    const auto k = claim(item, false, support, seen);
     if (!k) {
-      return fault(param_fault::Unknown, item.name);
+      return std::unexpected(k.error());
     }
-    const unsigned bit = 1u << static_cast<unsigned>(*k);
-    if (seen & bit) {
-      return fault(param_fault::Duplicate, item.name);
-    }
-    seen |= bit;
     if (*k == keyword::Smtputf8) {
       // RFC 6531 §3.4: SMTPUTF8 takes no value.
       if (item.value) {
@@ -340,15 +351,10 @@ std::expected<rcpt_params, param_error> parse_rcpt_params(std::string_view text,
   rcpt_params p;
   unsigned seen = 0;
   auto apply = [&](const param_item& item) -> std::expected<void, param_error> {
-    const auto k = lookup(item.name, true, support);
+    const auto k = claim(item, true, support, seen);
     if (!k) {
-      return fault(param_fault::Unknown, item.name);
+      return std::unexpected(k.error());
     }
-    const unsigned bit = 1u << static_cast<unsigned>(*k);
-    if (seen & bit) {
-      return fault(param_fault::Duplicate, item.name);
-    }
-    seen |= bit;
     if (!item.value || !valid_value(*item.value)) {
       return fault(param_fault::Malformed, item.name);
     }
