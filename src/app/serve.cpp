@@ -52,7 +52,7 @@ void deliver_locally(const config::config& cfg, std::vector<queue::scheduler::at
   for (const auto& a : batch) {
     jobs.push_back(delivery::local_job{a.env, a.message->contents(), {}});
   }
-  delivery::deliver_local_batch(jobs, cfg.mailbox.maildir_root, cfg.hostname, [&] {
+  delivery::deliver_local_batch(jobs, cfg.mailbox.maildir_root, cfg.hostname, unix_now(), [&] {
     std::int64_t now = unix_now();
     for (std::size_t j = 0; j < jobs.size(); ++j) {
       queue::envelope& env = *batch[j].env;

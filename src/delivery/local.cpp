@@ -8,17 +8,20 @@ namespace posthorn::delivery {
 
 namespace {
 
-bool wants_local(const queue::recipient& r) {
-  return r.local &&
-         (r.status == queue::rcpt_status::Pending || r.status == queue::rcpt_status::Deferred);
+// Due: pending, or deferred and its retry time reached (a message may be attempted
+// earlier for another recipient, a delay warning or expiry).
+bool wants_local(const queue::recipient& r, std::int64_t now) {
+  return r.local && (r.status == queue::rcpt_status::Pending ||
+                     (r.status == queue::rcpt_status::Deferred && r.next_attempt <= now));
 }
 
 // Adds the recipients to try; false when there are none.
-bool add_recipients(maildir& target, const queue::envelope& env, std::string_view message) {
+bool add_recipients(maildir& target, const queue::envelope& env, std::string_view message,
+                    std::int64_t now) {
   target.begin(env);
   bool any = false;
   for (std::size_t i = 0; i < env.recipients.size(); ++i) {
-    if (wants_local(env.recipients[i])) {
+    if (wants_local(env.recipients[i], now)) {
       target.add_recipient(i);
       any = true;
     }
@@ -34,21 +37,22 @@ bool add_recipients(maildir& target, const queue::envelope& env, std::string_vie
 }  // namespace
 
 std::vector<outcome> deliver_local(maildir& target, const queue::envelope& env,
-                                   std::string_view message) {
-  if (!add_recipients(target, env, message)) {
+                                   std::string_view message, std::int64_t now) {
+  if (!add_recipients(target, env, message, now)) {
     return {};
   }
   return target.commit();
 }
 
 void deliver_local_batch(std::vector<local_job>& jobs, const fs::path& root,
-                         const std::string& hostname, const std::function<void()>& record) {
+                         const std::string& hostname, std::int64_t now,
+                         const std::function<void()>& record) {
   std::vector<maildir> boxes;
   boxes.reserve(jobs.size());
   std::vector<std::size_t> job_of;  // boxes index -> jobs index
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     maildir m(root, hostname);
-    if (add_recipients(m, *jobs[j].env, jobs[j].message)) {
+    if (add_recipients(m, *jobs[j].env, jobs[j].message, now)) {
       boxes.push_back(std::move(m));
       job_of.push_back(j);
     }

@@ -2,7 +2,9 @@
 // Local delivery of queued messages: every recipient marked local that is still
 // pending or deferred goes into its Maildir (DESIGN.md §4.1).
 
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,8 +17,10 @@ namespace posthorn::delivery {
 // Blocking. One outcome per recipient tried (outcome.rcpt indexes env.recipients);
 // recipients not tried (remote, delivered, failed) have none. The caller records the
 // outcomes in the envelope and the spool.
+// `now` (unix seconds) decides which deferred recipients are due; the default tries all.
 std::vector<outcome> deliver_local(maildir& target, const queue::envelope& env,
-                                   std::string_view message);
+                                   std::string_view message,
+                                   std::int64_t now = std::numeric_limits<std::int64_t>::max());
 
 // One message of a batch.
 struct local_job {
@@ -31,6 +35,7 @@ struct local_job {
 // Maildirs, and must make them durable in the spool; only after it returns are the
 // crash markers dropped, so no crash can deliver a recipient twice.
 void deliver_local_batch(std::vector<local_job>& jobs, const fs::path& root,
-                         const std::string& hostname, const std::function<void()>& record);
+                         const std::string& hostname, std::int64_t now,
+                         const std::function<void()>& record);
 
 }  // namespace posthorn::delivery

@@ -87,7 +87,7 @@ TEST(deliver_local_batch, delivers_every_message_and_keeps_markers_until_recorde
     jobs.push_back(local_job{&e, "Subject: x\r\n\r\nbody\r\n", {}});
   }
   bool recorded = false;
-  deliver_local_batch(jobs, root, "mx.example.test", [&] {
+  deliver_local_batch(jobs, root, "mx.example.test", 0, [&] {
     recorded = true;
     // Durable in new/, markers still in tmp/.
     EXPECT_EQ(files_in(root / "example.test" / "alice" / "new"), 3u);
@@ -125,17 +125,40 @@ TEST(deliver_local_batch, a_retry_that_finds_a_marker_does_not_deliver_again) {
   // First attempt "crashes" inside record(): the markers stay behind.
   struct crash {};
   try {
-    deliver_local_batch(jobs, root, "mx.example.test", [] { throw crash{}; });
+    deliver_local_batch(jobs, root, "mx.example.test", 0, [] { throw crash{}; });
   } catch (const crash&) {
   }
   ASSERT_EQ(files_in(root / "example.test" / "alice" / "new"), 1u);
   ASSERT_EQ(files_in(root / "example.test" / "alice" / "tmp"), 1u);
   jobs[0].outcomes.clear();
-  deliver_local_batch(jobs, root, "mx.example.test", [] {});
+  deliver_local_batch(jobs, root, "mx.example.test", 0, [] {});
   ASSERT_EQ(jobs[0].outcomes.size(), 1u);
   EXPECT_TRUE(jobs[0].outcomes[0].status.has_value());
   EXPECT_EQ(files_in(root / "example.test" / "alice" / "new"), 1u);  // not twice
   EXPECT_EQ(files_in(root / "example.test" / "alice" / "tmp"), 0u);
+  fs::remove_all(pattern);
+}
+
+}  // namespace
+}  // namespace posthorn::delivery
+
+namespace posthorn::delivery {
+namespace {
+
+TEST(deliver_local, a_deferred_recipient_waits_for_its_retry_time) {
+  std::string pattern = (fs::temp_directory_path() / "posthorn-unit-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  maildir box(fs::path(pattern) / "mail", "mx.example.test");
+  queue::envelope env;
+  env.sender = {"someone", "example.net"};
+  queue::recipient r;
+  r.address = {"later", "example.test"};
+  r.original = r.address;
+  r.status = queue::rcpt_status::Deferred;
+  r.next_attempt = 100;
+  env.recipients.push_back(r);
+  EXPECT_TRUE(deliver_local(box, env, "Subject: x\r\n\r\nbody\r\n", 99).empty());
+  EXPECT_EQ(deliver_local(box, env, "Subject: x\r\n\r\nbody\r\n", 100).size(), 1u);
   fs::remove_all(pattern);
 }
 
