@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 #include "mail/received.hpp"
 #include "smtp/server/session_util.hpp"
@@ -414,10 +415,7 @@ action session::feed_data(std::string_view& in) {
     add_missing_headers();
   }
   if (done) {
-    finish_data();
-    return mode_ == input_mode::Closed ? action::Close
-                                       : (txn_.active && !env_.id.empty() ? action::Commit
-                                                                          : action::Read);
+    return finish_data();
   }
   if (writer_.wants_spill()) {
     spill_pending_ = true;
@@ -455,35 +453,33 @@ void session::add_missing_headers() {
   }
 }
 
-void session::finish_data() {
+action session::finish_data() {
   mode_ = input_mode::Command;
   lines_.reset();
-  if (data_.over_limit()) {
-    error_reply(552, "5.3.4", "Error: message size exceeds fixed limit");
+  const bool spill_failed = std::exchange(spill_failed_, false);
+  auto refuse = [&](int code, std::string_view enhanced, std::string_view text) {
+    error_reply(code, enhanced, text);
     reset_transaction();
-    return;
+    return mode_ == input_mode::Closed ? action::Close : action::Read;
+  };
+  if (data_.over_limit()) {
+    return refuse(552, "5.3.4", "Error: message size exceeds fixed limit");
   }
   if (data_.bare_cr_or_lf()) {
     // RFC 5321 §2.3.8: CR and LF only ever appear together; a message with a bare
     // one is refused whole (SMTP smuggling defence).
-    error_reply(550, "5.6.0",
-                "Error: message contains bare <CR> or <LF>; lines must end with <CR><LF>");
-    reset_transaction();
-    return;
+    return refuse(550, "5.6.0",
+                  "Error: message contains bare <CR> or <LF>; lines must end with <CR><LF>");
   }
   // RFC 5321 §6.3: more than 100 trace fields in the message as received is a loop.
   if (data_.received_headers() > k_max_received) {
-    error_reply(554, "5.4.6", "Error: too many hops (mail loop?)");
-    reset_transaction();
-    return;
+    return refuse(554, "5.4.6", "Error: too many hops (mail loop?)");
   }
-  if (spill_failed_) {
-    spill_failed_ = false;
-    error_reply(451, "4.3.0", "Error: queue file write error");
-    reset_transaction();
-    return;
+  if (spill_failed) {
+    return refuse(451, "4.3.0", "Error: queue file write error");
   }
   build_envelope();
+  return action::Commit;
 }
 
 void session::commit_done(result<void> r) {

@@ -167,7 +167,7 @@ class session {
   bool check_limits();
   action feed_command(std::string_view& in);
   action feed_data(std::string_view& in);
-  void finish_data();
+  action finish_data();
   static constexpr unsigned k_max_received = 100;  // RFC 5321 §6.3 loop limit
   void dispatch(const command& c);
 
