@@ -117,6 +117,7 @@ class loader {
   status read_smtp(const toml::node& v, config& cfg) const;
   status read_auth(const toml::node& v, config& cfg) const;
   status read_submission(const toml::node& v, config& cfg) const;
+  status read_metrics(const toml::node& v, config& cfg) const;
 
   std::string file_;
   fs::path base_;
@@ -572,6 +573,9 @@ status loader::read_limits(const toml::node& v, config& cfg) const {
         if (k == "data_timeout") {
           return read_duration(value, key, l.data_timeout, false);
         }
+        if (k == "shutdown_timeout") {
+          return read_duration(value, key, l.shutdown_timeout, true);
+        }
         return unknown_key(k, key, value);
       });
 }
@@ -599,6 +603,28 @@ status loader::read_auth(const toml::node& v, config& cfg) const {
         }
         if (k == "failure_window") {
           return read_duration(value, key, cfg.auth.failure_window, false);
+        }
+        return unknown_key(k, key, value);
+      });
+}
+
+status loader::read_metrics(const toml::node& v, config& cfg) const {
+  return read_section(
+      v, "metrics",
+      [&](const toml::key& k, const toml::node& value, const std::string& key) -> status {
+        if (k == "address") {
+          if (auto s = read_string(value, key, cfg.metrics.address); !s) {
+            return s;
+          }
+          if (cfg.metrics.address.empty()) {
+            return {};
+          }
+          const auto hp = host_port::parse(cfg.metrics.address);
+          if (!hp || hp->host.empty() || hp->port == 0) {
+            return fail(value.source(), key, "expected \"host:port\" or \"[v6]:port\"");
+          }
+          cfg.metrics.endpoint = *hp;
+          return {};
         }
         return unknown_key(k, key, value);
       });
@@ -678,6 +704,10 @@ std::expected<config, config_error> loader::run(const toml::table& root, const f
       st = read_auth(value, cfg);
     } else if (k == "submission") {
       st = read_submission(value, cfg);
+    } else if (k == "metrics") {
+      st = read_metrics(value, cfg);
+    } else if (k == "user") {
+      st = read_string(value, key, cfg.user);
     } else {
       st = unknown_key(k, key, value);
     }

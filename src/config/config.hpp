@@ -84,6 +84,8 @@ struct limits_config {
   std::uint32_t connections_per_ip = 100;
   seconds command_timeout = std::chrono::minutes(5);
   seconds data_timeout = std::chrono::minutes(10);
+  // SIGTERM: transactions under way may finish for this long; then 421 and exit.
+  seconds shutdown_timeout = std::chrono::seconds(30);
   std::uint32_t errors = 10;
   std::uint64_t min_free_space = 100'000'000;  // below this, 452 4.3.1 before DATA
 };
@@ -109,10 +111,18 @@ struct submission_config {
   sender_rule sender_policy = sender_rule::Own;
 };
 
+// Prometheus metrics over HTTP (DESIGN.md §4.5).
+struct metrics_config {
+  std::string address;          // "127.0.0.1:9464"; empty = no metrics listener
+  host_port endpoint{"", 0};    // parsed from address
+};
+
 struct config {
   fs::path source;  // the file this was loaded from; relative paths below are already resolved
   std::string hostname = "localhost";
   fs::path state_dir = "var";
+  // Started as root: the user to run as once the listeners are bound ("" = stay).
+  std::string user;
   std::vector<listen_config> listen;
   tls_config tls;
   domains_config domains;
@@ -125,8 +135,13 @@ struct config {
   smtp_config smtp;
   auth_config auth;
   submission_config submission;
+  metrics_config metrics;
 
   fs::path spool_dir() const { return state_dir / "spool"; }
+  // The administrator's socket (queue commands; mode 0600).
+  fs::path control_socket() const { return state_dir / "control.sock"; }
+  // Local submission for `posthorn sendmail` (SMTP; any local user; mode 0666).
+  fs::path submit_socket() const { return state_dir / "submit.sock"; }
 };
 
 // A mistake in a config file, located as precisely as the file allows.
