@@ -271,6 +271,14 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
     lis->start();
     listeners.push_back(std::move(lis));
   }
+  // Local submission for `posthorn sendmail` (SMTP on a Unix socket).
+  smtp::local_listener submit_listener(io, ctx, cfg->submit_socket());
+  if (auto r = submit_listener.open(); !r) {
+    spdlog::critical("{}", r.error().message);
+    return 1;
+  }
+  submit_listener.start();
+  spdlog::info("event=listening address={} role=sendmail", cfg->submit_socket().string());
 
   // SIGHUP: users, aliases, relocated users and certificates are read again; new
   // sessions get them, running ones keep theirs; a broken file keeps the old set.
@@ -300,18 +308,47 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   };
   await_hup();
 
+  // Polls until every session has ended; at the deadline closes the rest, and a few
+  // seconds later stops regardless (a client that does not read its 421).
+  asio::steady_timer stop_timer(io);
+  std::function<void(std::chrono::steady_clock::time_point)> wait_for_sessions =
+      [&](std::chrono::steady_clock::time_point started) {
+        auto elapsed = std::chrono::steady_clock::now() - started;
+        if (ctx.connections.size() == 0 || elapsed > cfg->limits.shutdown_timeout +
+                                                         std::chrono::seconds(5)) {
+          io.stop();
+          return;
+        }
+        if (!ctx.closing_all && elapsed >= cfg->limits.shutdown_timeout) {
+          spdlog::info("event=stopping closing={}", ctx.connections.size());
+          ctx.closing_all = true;
+          ctx.connections.wake_all();
+        }
+        stop_timer.expires_after(std::chrono::milliseconds(20));
+        stop_timer.async_wait([&, started](const boost::system::error_code& ec) {
+          if (!ec) {
+            wait_for_sessions(started);
+          }
+        });
+      };
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) {
       return;
     }
-    spdlog::info("event=stopping signal={}", sig);
+    // Graceful stop: no new connections; sessions without a transaction get 421 at
+    // once, transactions under way may finish for [limits] shutdown_timeout, then the
+    // rest get 421 too. A message is either committed (250) or was never acknowledged.
+    spdlog::info("event=stopping signal={} connections={} grace={}s", sig,
+                 ctx.connections.size(), cfg->limits.shutdown_timeout.count());
     ctx.stopping = true;
     for (auto& l : listeners) {
       l->close();
     }
+    submit_listener.close();
     hup.cancel();
-    io.stop();
+    ctx.connections.wake_all();
+    wait_for_sessions(std::chrono::steady_clock::now());
   });
 
   std::vector<std::thread> threads;

@@ -15,6 +15,7 @@
 #include <optional>
 #include <ctime>
 
+#include "common/asio_unix.hpp"
 #include "policy/credentials.hpp"
 #include "smtp/server/listener.hpp"
 #include "smtp/server/session.hpp"
@@ -26,6 +27,7 @@ namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
 using asio::awaitable;
 using asio::ip::tcp;
+using unix_socket = asio::local::stream_protocol;
 
 namespace {
 
@@ -91,8 +93,9 @@ bool is_trusted(const config::config& cfg, const std::string& ip) {
 // The socket and its inactivity deadline. The timer is armed once per timeout period,
 // not once per read: when it fires early (the deadline moved on) it re-arms itself, and
 // when the deadline has passed it cancels the socket's pending operation.
-struct watched_socket : std::enable_shared_from_this<watched_socket> {
-  explicit watched_socket(tcp::socket s)
+template <class Socket>
+struct watched_socket : std::enable_shared_from_this<watched_socket<Socket>> {
+  explicit watched_socket(Socket s)
       : sock(std::move(s)), timer(sock.get_executor()), signal(sock.get_executor()) {}
 
   void extend(std::chrono::steady_clock::duration d) {
@@ -107,7 +110,7 @@ struct watched_socket : std::enable_shared_from_this<watched_socket> {
   void arm() {
     armed = true;
     timer.expires_at(deadline);
-    timer.async_wait([w = weak_from_this(), gen = ++generation](boost::system::error_code ec) {
+    timer.async_wait([w = this->weak_from_this(), gen = ++generation](boost::system::error_code ec) {
       auto self = w.lock();
       if (!self || gen != self->generation) {
         return;  // gone, or superseded by a later arm()
@@ -131,7 +134,7 @@ struct watched_socket : std::enable_shared_from_this<watched_socket> {
     timer.cancel();
   }
 
-  tcp::socket sock;
+  Socket sock;
   asio::steady_timer timer;
   // Wakes the connection when another thread (the committer) posts a result to it: the
   // posted function stores the result and cancels the wait, all on the strand.
@@ -142,10 +145,12 @@ struct watched_socket : std::enable_shared_from_this<watched_socket> {
   std::uint64_t generation = 0;
   bool stopped = false;
   bool timed_out = false;
+  bool waiting_for_input = false;  // in the wait for a client's bytes (a shutdown may cut it)
 };
 
 // Hands a message to the group committer and waits for the flush that covers it.
-awaitable<result<void>> commit(watched_socket& conn, queue::committer& c, queue::envelope& env,
+template <class Socket>
+awaitable<result<void>> commit(watched_socket<Socket>& conn, queue::committer& c, queue::envelope& env,
                                queue::message_writer body) {
   auto ex = conn.sock.get_executor();
   conn.commit_result.reset();
@@ -163,34 +168,78 @@ awaitable<result<void>> commit(watched_socket& conn, queue::committer& c, queue:
   co_return std::move(*conn.commit_result);
 }
 
-awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
-                               config::listen_config where) {
-  const config::config& cfg = *ctx.cfg;
-  auto conn = std::make_shared<watched_socket>(std::move(socket));
-  tcp::socket& sock = conn->sock;
+// Who is at the other end: the address (the key for per-client limits) and what the
+// session knows of it.
+struct peer_identity {
+  std::string key;
+  peer_info info;
+};
+
+peer_identity identify(tcp::socket& sock, const config::config& cfg) {
   std::string ip = peer_ip(sock);
+  boost::system::error_code ec;
+  sock.set_option(tcp::no_delay(true), ec);
+  return {ip, peer_info{ip, "unknown", is_trusted(cfg, ip)}};
+}
+
+// A local submission: trusted like a network in trusted_networks; Received: shows the
+// submitting uid in place of an address (what sendmail users expect to see).
+peer_identity identify(unix_socket::socket& sock, const config::config&) {
+  auto uid = peer_uid(sock);
+  std::string who = uid ? "uid=" + std::to_string(*uid) : std::string("uid=unknown");
+  return {"local " + who, peer_info{"", who, true}};
+}
+
+template <class Socket>
+awaitable<void> run_connection(Socket socket, server_context& ctx, config::listen_config where) {
+  // Held for the whole connection: a SIGHUP swaps ctx.cfg, and this session keeps the
+  // config it started with.
+  const std::shared_ptr<const config::config> cfg_held = ctx.cfg.load();
+  const config::config& cfg = *cfg_held;
+  auto conn = std::make_shared<watched_socket<Socket>>(std::move(socket));
+  Socket& sock = conn->sock;
+  peer_identity who = identify(sock, cfg);
+  const std::string& ip = who.key;
   bool admitted = ctx.limits.acquire(ip);
   spool_env env_api(ctx.spool, ctx.auth_limiter.get(), ip);
   session_settings settings = session_settings::from(cfg, where);
-  std::shared_ptr<ssl::context> tls_ctx = ctx.tls_context ? ctx.tls_context() : nullptr;
+  std::shared_ptr<ssl::context> tls_ctx =
+      ctx.tls_context && std::is_same_v<Socket, tcp::socket> ? ctx.tls_context() : nullptr;
   settings.tls_available = tls_ctx != nullptr && where.role != config::listener_role::Submissions;
   std::shared_ptr<const policy::accounts> accounts = ctx.accounts.load();
-  session s(std::move(settings), accounts, env_api,
-            peer_info{ip, "unknown", is_trusted(cfg, ip)});
+  session s(std::move(settings), accounts, env_api, std::move(who.info));
+
+  // A shutdown wakes the connection when it waits for input (between commands, or in
+  // the middle of a message); the loop then decides whether to end the session.
+  std::uint64_t registration = ctx.connections.add([w = conn->weak_from_this()] {
+    if (auto self = w.lock()) {
+      asio::post(self->sock.get_executor(), [self] {
+        if (self->waiting_for_input) {
+          boost::system::error_code ignored;
+          self->sock.cancel(ignored);
+        }
+      });
+    }
+  });
+
+  struct unregister {
+    connection_registry& r;
+    std::uint64_t id;
+    ~unregister() { r.remove(id); }
+  } unregister_at_end{ctx.connections, registration};
 
   boost::system::error_code ec;
-  sock.set_option(tcp::no_delay(true), ec);
   sock.non_blocking(true, ec);
 
   // After STARTTLS (or from the start on an implicit-TLS listener) all I/O goes through
   // this stream; its buffer is the connection's own, as reads complete on any thread.
-  std::unique_ptr<ssl::stream<tcp::socket&>> tls;
+  std::unique_ptr<ssl::stream<Socket&>> tls;
   std::vector<char> tls_buf;
   auto start_tls = [&]() -> awaitable<bool> {
     if (!tls_ctx) {
       co_return false;
     }
-    tls = std::make_unique<ssl::stream<tcp::socket&>>(sock, *tls_ctx);
+    tls = std::make_unique<ssl::stream<Socket&>>(sock, *tls_ctx);
     conn->extend(cfg.limits.command_timeout);
     auto [hec] = co_await tls->async_handshake(ssl::stream_base::server, k_tuple);
     if (hec || conn->timed_out) {
@@ -337,11 +386,29 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
     if (!co_await write_out()) {
       break;
     }
+    // Shutting down (RFC 5321 §3.8: 421 at any time): a session without a transaction
+    // ends now; one in the middle of a transaction may finish it until closing_all.
+    if (ctx.closing_all ||
+        (ctx.stopping && s.mode() == input_mode::Command && s.current_phase() <= phase::Greeted)) {
+      s.shutdown();
+      a = action::Close;
+      continue;
+    }
     conn->extend(s.mode() == input_mode::Data ? cfg.limits.data_timeout
                                               : cfg.limits.command_timeout);
     std::string_view v;
+    // Woken by a shutdown rather than by input: look at the session again.
+    auto woken_by_shutdown = [&](const boost::system::error_code& e) {
+      return e == asio::error::operation_aborted && (ctx.stopping || ctx.closing_all);
+    };
     if (tls) {
+      conn->waiting_for_input = true;
       auto [rec, n] = co_await tls->async_read_some(asio::buffer(tls_buf), k_tuple);
+      conn->waiting_for_input = false;
+      if (woken_by_shutdown(rec) && !conn->timed_out) {
+        a = action::Read;
+        continue;
+      }
       if (conn->timed_out) {
         conn->timed_out = false;
         s.timeout();
@@ -353,7 +420,13 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
       }
       v = std::string_view(tls_buf.data(), n);
     } else {
-      auto [wec] = co_await sock.async_wait(tcp::socket::wait_read, k_tuple);
+      conn->waiting_for_input = true;
+      auto [wec] = co_await sock.async_wait(Socket::wait_read, k_tuple);
+      conn->waiting_for_input = false;
+      if (woken_by_shutdown(wec) && !conn->timed_out) {
+        a = action::Read;
+        continue;
+      }
       if (conn->timed_out) {
         conn->timed_out = false;
         s.timeout();
@@ -388,7 +461,7 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
     SSL_set_shutdown(tls->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   }
   conn->stop();
-  sock.shutdown(tcp::socket::shutdown_both, ec);
+  sock.shutdown(Socket::shutdown_both, ec);
   sock.close(ec);
   if (admitted) {
     const auto& st = s.stats();
@@ -398,21 +471,31 @@ awaitable<void> run_connection(tcp::socket socket, server_context& ctx,
   }
 }
 
+
+template <class Socket>
+void spawn(Socket socket, server_context& ctx, const config::listen_config& where) {
+  auto ex = socket.get_executor();
+  asio::co_spawn(ex, run_connection(std::move(socket), ctx, where), [](std::exception_ptr e) {
+    if (!e) {
+      return;
+    }
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("connection ended by an exception: {}", ex.what());
+    }
+  });
+}
+
 }  // namespace
 
 void spawn_connection(tcp::socket socket, server_context& ctx, const config::listen_config& where) {
-  auto ex = socket.get_executor();
-  asio::co_spawn(ex, run_connection(std::move(socket), ctx, where),
-                 [](std::exception_ptr e) {
-                   if (!e) {
-                     return;
-                   }
-                   try {
-                     std::rethrow_exception(e);
-                   } catch (const std::exception& ex) {
-                     spdlog::error("connection ended by an exception: {}", ex.what());
-                   }
-                 });
+  spawn(std::move(socket), ctx, where);
+}
+
+void spawn_connection(unix_socket::socket socket, server_context& ctx,
+                      const config::listen_config& where) {
+  spawn(std::move(socket), ctx, where);
 }
 
 }  // namespace posthorn::smtp

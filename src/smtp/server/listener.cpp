@@ -10,6 +10,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/asio_unix.hpp"
+
 namespace posthorn::smtp {
 
 namespace asio = boost::asio;
@@ -39,6 +41,60 @@ void connection_limits::release(const std::string& ip) {
     by_ip_.erase(it);
   }
   --active_;
+}
+
+namespace {
+
+// Accepts until the acceptor is closed; each connection gets its own strand.
+template <class Acceptor>
+void accept_loop(asio::io_context& io, Acceptor& acceptor, server_context& ctx,
+                 const config::listen_config& where) {
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        while (acceptor.is_open()) {
+          auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io),
+                                                             asio::as_tuple(asio::use_awaitable));
+          if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
+              co_return;
+            }
+            // EMFILE and friends: log, pause briefly, keep serving the others.
+            spdlog::warn("accept on {} failed: {}", where.address, ec.message());
+            asio::steady_timer t(io, std::chrono::milliseconds(100));
+            co_await t.async_wait(asio::use_awaitable);
+            continue;
+          }
+          spawn_connection(std::move(socket), ctx, where);
+        }
+      },
+      asio::detached);
+}
+
+}  // namespace
+
+std::uint64_t connection_registry::add(std::function<void()> wake) {
+  std::lock_guard lock(mu_);
+  std::uint64_t id = next_++;
+  wakers_.emplace(id, std::move(wake));
+  return id;
+}
+
+void connection_registry::remove(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  wakers_.erase(id);
+}
+
+void connection_registry::wake_all() {
+  std::lock_guard lock(mu_);
+  for (auto& [id, wake] : wakers_) {
+    wake();
+  }
+}
+
+std::size_t connection_registry::size() const {
+  std::lock_guard lock(mu_);
+  return wakers_.size();
 }
 
 listener::listener(asio::io_context& io, server_context& ctx, config::listen_config where)
@@ -82,32 +138,46 @@ std::uint16_t listener::port() const {
   return ec ? 0 : ep.port();
 }
 
-void listener::start() {
-  asio::co_spawn(
-      io_,
-      [this]() -> asio::awaitable<void> {
-        while (acceptor_.is_open()) {
-          auto [ec, socket] = co_await acceptor_.async_accept(
-              asio::make_strand(io_), asio::as_tuple(asio::use_awaitable));
-          if (ec) {
-            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
-              co_return;
-            }
-            // EMFILE and friends: log, pause briefly, keep serving the others.
-            spdlog::warn("accept on {} failed: {}", where_.address, ec.message());
-            asio::steady_timer t(io_, std::chrono::milliseconds(100));
-            co_await t.async_wait(asio::use_awaitable);
-            continue;
-          }
-          spawn_connection(std::move(socket), ctx_, where_);
-        }
-      },
-      asio::detached);
-}
+void listener::start() { accept_loop(io_, acceptor_, ctx_, where_); }
 
 void listener::close() {
   boost::system::error_code ec;
   acceptor_.close(ec);
+}
+
+local_listener::local_listener(asio::io_context& io, server_context& ctx,
+                               std::filesystem::path path)
+    : io_(io), ctx_(ctx), path_(std::move(path)) {
+  where_.address = path_.string();
+  where_.role = config::listener_role::Mx;
+}
+
+local_listener::~local_listener() { close(); }
+
+result<void> local_listener::open() {
+  // Any local user may submit, as with sendmail(1); who did is in Received: (uid).
+  auto a = bind_unix_acceptor(io_, path_, 0666);
+  if (!a) {
+    return fail(a.error());
+  }
+  acceptor_.emplace(std::move(*a));
+  return {};
+}
+
+void local_listener::start() {
+  if (acceptor_) {
+    accept_loop(io_, *acceptor_, ctx_, where_);
+  }
+}
+
+void local_listener::close() {
+  if (!acceptor_ || !acceptor_->is_open()) {
+    return;
+  }
+  boost::system::error_code ec;
+  acceptor_->close(ec);
+  std::error_code fec;
+  std::filesystem::remove(path_, fec);
 }
 
 }  // namespace posthorn::smtp

@@ -5,6 +5,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -12,6 +13,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <filesystem>
 #include <string>
 #include <unordered_map>
 
@@ -32,17 +35,39 @@ class connection_limits {
   bool acquire(const std::string& ip);
   void release(const std::string& ip);
   std::uint32_t active() const { return active_.load(); }
+  // New limits (config reload); connections already admitted stay.
+  void set(std::uint32_t total, std::uint32_t per_ip) {
+    std::lock_guard lock(mu_);
+    total_ = total;
+    per_ip_ = per_ip;
+  }
 
  private:
-  std::uint32_t total_, per_ip_;
+  std::uint32_t total_, per_ip_;  // under mu_
   std::atomic<std::uint32_t> active_{0};
   std::mutex mu_;
   std::unordered_map<std::string, std::uint32_t> by_ip_;
 };
 
+// The connections alive, so that a shutdown can wake those waiting for input.
+class connection_registry {
+ public:
+  // `wake` is called from any thread; it must post to the connection's own executor.
+  std::uint64_t add(std::function<void()> wake);
+  void remove(std::uint64_t id);
+  void wake_all();
+  std::size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::uint64_t next_ = 0;
+  std::unordered_map<std::uint64_t, std::function<void()>> wakers_;
+};
+
 // What every connection shares. Lives as long as the listeners.
 struct server_context {
-  std::shared_ptr<const config::config> cfg;
+  // Swapped whole by a SIGHUP reload; a connection loads it once and keeps it.
+  std::atomic<std::shared_ptr<const config::config>> cfg;
   // Users, aliases and relocated users; SIGHUP swaps in a new set while sessions keep
   // the one they started with.
   std::atomic<std::shared_ptr<const policy::accounts>> accounts;
@@ -51,7 +76,12 @@ struct server_context {
   queue::scheduler& scheduler;
   boost::asio::thread_pool& blocking;  // fsync, file I/O, crypt: never the event loop
   connection_limits limits;
+  // SIGTERM: `stopping` closes idle sessions (421 4.3.2) at their next wait for a command
+  // while transactions under way go on; `closing_all` (after [limits] shutdown_timeout)
+  // ends every session at once. Both are followed by connections.wake_all().
   std::atomic<bool> stopping{false};
+  std::atomic<bool> closing_all{false};
+  connection_registry connections;
   // The current server TLS context (replaced on reload); empty or null: no TLS.
   std::function<std::shared_ptr<boost::asio::ssl::context>()> tls_context;
   // AUTH failures per client address (brute-force defence); null = no limits.
@@ -75,8 +105,28 @@ class listener {
   boost::asio::ip::tcp::acceptor acceptor_;
 };
 
+// Local submission (`posthorn sendmail`): ESMTP on a Unix socket (mode 0666) for any
+// local user; the peer may relay, and Received: names its uid. No TLS, no AUTH.
+class local_listener {
+ public:
+  local_listener(boost::asio::io_context& io, server_context& ctx, std::filesystem::path path);
+  ~local_listener();
+  result<void> open();
+  void start();
+  void close();  // stops accepting and removes the socket file
+
+ private:
+  boost::asio::io_context& io_;
+  server_context& ctx_;
+  std::filesystem::path path_;
+  config::listen_config where_;
+  std::optional<boost::asio::local::stream_protocol::acceptor> acceptor_;
+};
+
 // Runs one SMTP connection to its end (connection.cpp).
 void spawn_connection(boost::asio::ip::tcp::socket socket, server_context& ctx,
+                      const config::listen_config& where);
+void spawn_connection(boost::asio::local::stream_protocol::socket socket, server_context& ctx,
                       const config::listen_config& where);
 
 }  // namespace posthorn::smtp

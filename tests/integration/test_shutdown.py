@@ -1,0 +1,143 @@
+"""SIGTERM stops gracefully (issue 5): no new sessions, idle sessions get 421 4.3.2,
+a message in the middle of DATA is either committed (250, then delivered once) or
+refused with 421 (never acknowledged), and the server exits 0."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+import pytest
+
+from smtpclient import ConnectionClosed, SmtpConn, make_message, data_payload
+
+ALICE = "alice@example.test"
+
+
+def wait_exit(server, timeout=20.0) -> int:
+    server.proc.wait(timeout=timeout)
+    return server.proc.returncode
+
+
+def test_idle_session_gets_421_and_server_exits_0(make_server):
+    server = make_server()
+    c = server.session()
+    server.proc.send_signal(signal.SIGTERM)
+    r = c.read_reply()
+    assert r.is_(421, "4.3.2"), r
+    assert c.closed_by_server()
+    assert wait_exit(server) == 0
+    assert "event=stopped" in server.log_tail()
+    # The listener is gone: nobody answers on the port any more.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+
+
+def test_message_in_data_is_committed_within_the_grace_time(make_server):
+    server = make_server(limits={"shutdown_timeout": "20s"})
+    c = server.session()
+    assert c.cmd(f"MAIL FROM:<someone@example.net>").code == 250
+    assert c.cmd(f"RCPT TO:<{ALICE}>").code == 250
+    assert c.cmd("DATA").code == 354
+    message = make_message(subject="in flight at SIGTERM")
+    payload = data_payload(message)
+    half = len(payload) // 2
+    c.send(payload[:half])
+    time.sleep(0.2)
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert server.running(), "the server must wait for the transaction under way"
+    c.send(payload[half:])
+    r = c.read_reply()
+    assert r.code == 250, r
+    # The transaction is over: the session ends with 421 at its next wait for a command.
+    r = c.read_reply()
+    assert r.is_(421, "4.3.2"), r
+    assert wait_exit(server) == 0
+    # Delivered exactly once: before the stop, or after the restart from the spool.
+    server.restart()
+    msgs = server.wait_for_mail(ALICE)
+    server.wait_spool_empty()
+    time.sleep(0.3)
+    msgs = server.mail(ALICE)
+    assert len(msgs) == 1
+    assert b"in flight at SIGTERM" in msgs[0]
+
+
+def test_stalled_data_gets_421_after_the_grace_time_and_nothing_is_kept(make_server):
+    server = make_server(limits={"shutdown_timeout": "1s"})
+    c = server.session()
+    assert c.cmd("MAIL FROM:<someone@example.net>").code == 250
+    assert c.cmd(f"RCPT TO:<{ALICE}>").code == 250
+    assert c.cmd("DATA").code == 354
+    c.send(b"Subject: never finished\r\n\r\npart of a body\r\n")
+    server.proc.send_signal(signal.SIGTERM)
+    r = c.read_reply()
+    assert r.is_(421, "4.3.2"), r
+    assert wait_exit(server) == 0
+    # Never acknowledged, so never kept: nothing in the spool, nothing delivered.
+    assert server.spool_files() == []
+    server.restart()
+    time.sleep(0.5)
+    assert server.mail(ALICE) == []
+    assert server.spool_files() == []
+
+
+def test_session_between_transactions_is_closed_even_with_grace_left(make_server):
+    server = make_server(limits={"shutdown_timeout": "30s"})
+    c = server.session()
+    c.send_mail("someone@example.net", [ALICE], make_message())
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    r = c.read_reply()
+    assert r.is_(421, "4.3.2"), r
+    assert wait_exit(server) == 0
+    # It did not wait out the 30 s grace: nothing was under way.
+    assert time.monotonic() - started < 15
+
+
+def test_local_submit_socket(make_server):
+    """The Unix socket for `posthorn sendmail`: mode 0666, ESMTP, trusted (may relay),
+    and Received: names the submitting uid."""
+    import os
+    server = make_server()
+    path = server.state_dir / "submit.sock"
+    assert path.is_socket()
+    assert (path.stat().st_mode & 0o777) == 0o666
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(str(path))
+    f = s.makefile("rwb", buffering=0)
+
+    def reply() -> list[bytes]:
+        lines = []
+        while True:
+            line = f.readline()
+            assert line, "closed"
+            lines.append(line)
+            if line[3:4] == b" ":
+                return lines
+
+    assert reply()[0].startswith(b"220 ")
+    f.write(b"EHLO localhost\r\n")
+    assert b"STARTTLS" not in b"".join(reply())
+    f.write(b"MAIL FROM:<root@example.test>\r\n")
+    assert reply()[0].startswith(b"250")
+    f.write(f"RCPT TO:<{ALICE}>\r\n".encode())
+    assert reply()[0].startswith(b"250")
+    # A remote recipient is accepted too: local users may relay.
+    f.write(b"RCPT TO:<someone@elsewhere.example>\r\n")
+    assert reply()[0].startswith(b"250")
+    f.write(b"DATA\r\n")
+    assert reply()[0].startswith(b"354")
+    f.write(b"Subject: local\r\n\r\nbody\r\n.\r\n")
+    assert reply()[0].startswith(b"250 2.0.0")
+    f.write(b"QUIT\r\n")
+    assert reply()[0].startswith(b"221")
+    s.close()
+    msg = server.wait_for_mail(ALICE)[0]
+    received = msg.split(b"\r\n\r\n")[0]
+    assert f"from localhost (uid={os.getuid()})".encode() in received, received
+    assert server.stop() == 0
+    assert not path.exists(), "the socket file is removed at a clean stop"
