@@ -15,7 +15,7 @@ constexpr std::int64_t k_io_retry = 60;
 scheduler::scheduler(spool& s, config::queue_config cfg, deliver_fn deliver, unsigned workers,
                      clock_fn now, remote_fn remote, notify_fn notify)
     : spool_(s),
-      cfg_(std::move(cfg)),
+      cfg_(std::make_shared<const config::queue_config>(std::move(cfg))),
       deliver_(std::move(deliver)),
       remote_(std::move(remote)),
       notify_(std::move(notify)),
@@ -42,6 +42,10 @@ void scheduler::stop() {
   threads_.clear();
 }
 
+void scheduler::set_config(config::queue_config cfg) {
+  cfg_.store(std::make_shared<const config::queue_config>(std::move(cfg)));
+}
+
 void scheduler::poke() {
   { std::lock_guard lock(mu_); }
   cv_.notify_all();
@@ -60,8 +64,20 @@ std::int64_t scheduler::retry_delay(const config::queue_config& cfg, std::uint32
   return cfg.retry[i].count();
 }
 
-void scheduler::schedule_locked(std::int64_t due, const std::string& id) {
-  heap_.push(due_item{due, seq_++, id});
+void scheduler::schedule_locked(slot& s, std::int64_t due, const std::string& id) {
+  // An item the heap holds already for this message goes stale (lazy deletion: the
+  // heap cannot take it out); run() drops items whose seq is not the slot's.
+  s.seq = ++seq_;
+  heap_.push(due_item{due, s.seq, id});
+}
+
+void scheduler::make_due_locked(slot& s, std::int64_t now) {
+  for (recipient& r : s.env->recipients) {
+    if (r.status == rcpt_status::Deferred) {
+      r.next_attempt = now;
+    }
+  }
+  schedule_locked(s, now, s.env->id);
 }
 
 void scheduler::submit(envelope env) {
@@ -74,10 +90,14 @@ void scheduler::submit(envelope env) {
     }
   }
   std::string id = env.id;
+  const bool held = env.held;
   {
     std::lock_guard lock(mu_);
-    messages_[id] = std::make_unique<envelope>(std::move(env));
-    schedule_locked(due, id);
+    slot& s = messages_[id];
+    s.env = std::make_unique<envelope>(std::move(env));
+    if (!held) {  // a held message (recovered) waits for `queue release`, off the heap
+      schedule_locked(s, due, id);
+    }
   }
   cv_.notify_one();
 }
@@ -98,39 +118,66 @@ bool scheduler::remote_due(const envelope& env, std::int64_t now) const {
 // Puts attempted messages back: done ones leave, the others wait for their next retry.
 void scheduler::finish_locked(std::vector<std::unique_ptr<envelope>>& envs) {
   for (std::unique_ptr<envelope>& env : envs) {
-    if (!env) {
-      continue;
-    }
-    if (env->done()) {
-      messages_.erase(env->id);
-      continue;
-    }
-    std::int64_t next = 0;
-    bool waiting = false;
-    for (const recipient& r : env->recipients) {
-      if (r.status == rcpt_status::Deferred ||
-          (r.status == rcpt_status::Pending && !r.local && remote_)) {
-        next = waiting ? std::min(next, r.next_attempt) : r.next_attempt;
-        waiting = true;
-      }
-    }
-    if (waiting) {
-      // Wake on time for the delay warning and for expiry, not at the next retry only.
-      bool deferred = std::any_of(env->recipients.begin(), env->recipients.end(),
-                                  [](const recipient& r) { return r.status == rcpt_status::Deferred; });
-      if (deferred && !env->delay_warned && cfg_.delay_warning.count() > 0) {
-        next = std::min(next, env->arrival + cfg_.delay_warning.count());
-      }
-      if (cfg_.max_lifetime.count() > 0) {
-        next = std::min(next, env->arrival + cfg_.max_lifetime.count());
-      }
-    }
-    std::string id = env->id;
-    messages_[id] = std::move(env);
-    if (waiting) {
-      schedule_locked(next, id);
+    if (env) {
+      checkin_locked(std::move(env), false);
     }
   }
+}
+
+void scheduler::checkin_locked(std::unique_ptr<envelope> env, bool due_now) {
+  const std::string id = env->id;
+  auto it = messages_.find(id);
+  if (it == messages_.end()) {
+    return;  // cannot happen: a checked-out message keeps its slot
+  }
+  slot& s = it->second;
+  if (env->done()) {
+    messages_.erase(it);
+    return;
+  }
+  const admin_op op = std::exchange(s.pending, admin_op::None);
+  const bool flush = std::exchange(s.flush, false) || due_now;
+  if (op == admin_op::Delete || (op == admin_op::Hold && !env->held) ||
+      (op == admin_op::Release && env->held)) {
+    // Asked for during the attempt; it needs the spool, so a worker does it. The slot
+    // stays checked out meanwhile.
+    chores_.push_back(chore{std::move(env), op});
+    cv_.notify_one();
+    return;
+  }
+  s.env = std::move(env);
+  s.seq = 0;
+  if (s.env->held) {
+    return;  // never attempted, so never due: off the heap until released
+  }
+  if (flush) {
+    make_due_locked(s, now_());
+    cv_.notify_one();
+    return;
+  }
+  std::int64_t next = 0;
+  bool waiting = false;
+  for (const recipient& r : s.env->recipients) {
+    if (r.status == rcpt_status::Deferred ||
+        (r.status == rcpt_status::Pending && !r.local && remote_)) {
+      next = waiting ? std::min(next, r.next_attempt) : r.next_attempt;
+      waiting = true;
+    }
+  }
+  if (!waiting) {
+    return;
+  }
+  // Wake on time for the delay warning and for expiry, not at the next retry only.
+  bool deferred = std::any_of(s.env->recipients.begin(), s.env->recipients.end(),
+                              [](const recipient& r) { return r.status == rcpt_status::Deferred; });
+  const std::shared_ptr<const config::queue_config> cfg = cfg_.load();
+  if (deferred && !s.env->delay_warned && cfg->delay_warning.count() > 0) {
+    next = std::min(next, s.env->arrival + cfg->delay_warning.count());
+  }
+  if (cfg->max_lifetime.count() > 0) {
+    next = std::min(next, s.env->arrival + cfg->max_lifetime.count());
+  }
+  schedule_locked(s, next, id);
 }
 
 void scheduler::run() {
@@ -139,6 +186,14 @@ void scheduler::run() {
   while (true) {
     if (stopping_) {
       return;
+    }
+    if (!chores_.empty()) {
+      chore c = std::move(chores_.front());
+      chores_.pop_front();
+      lock.unlock();
+      (void)apply(std::move(c.env), c.op);  // logs its own failure
+      lock.lock();
+      continue;
     }
     if (!landed_.empty()) {
       std::shared_ptr<flight> f = std::move(landed_.front());
@@ -167,10 +222,11 @@ void scheduler::run() {
       due_item item = heap_.top();
       heap_.pop();
       auto it = messages_.find(item.id);
-      if (it == messages_.end() || !it->second) {
-        continue;  // removed, or already being attempted by another worker
+      if (it == messages_.end() || !it->second.env || it->second.seq != item.seq) {
+        continue;  // removed, checked out (attempted, changed), or a stale item
       }
-      batch.push_back(std::move(it->second));
+      it->second.seq = 0;
+      batch.push_back(std::move(it->second.env));
     }
     if (batch.empty()) {
       continue;
@@ -276,9 +332,10 @@ std::shared_ptr<scheduler::flight> scheduler::attempt_batch(
 
 void scheduler::record(envelope& env, const message_reader* message, bool remote_half,
                        bool changed) {
+  const std::shared_ptr<const config::queue_config> cfg = cfg_.load();
   std::int64_t now = now_();
   bool dirty = changed;
-  const bool expired = cfg_.max_lifetime.count() > 0 && now - env.arrival >= cfg_.max_lifetime.count();
+  const bool expired = cfg->max_lifetime.count() > 0 && now - env.arrival >= cfg->max_lifetime.count();
   std::vector<std::size_t> failed, delivered, relayed, delayed;
   for (std::size_t i = 0; i < env.recipients.size(); ++i) {
     recipient& r = env.recipients[i];
@@ -287,7 +344,7 @@ void scheduler::record(envelope& env, const message_reader* message, bool remote
       dirty = true;
       r.status = rcpt_status::Failed;
       r.last_reply = "4.4.7 message expired after " +
-                     std::to_string(cfg_.max_lifetime.count()) + "s in the queue" +
+                     std::to_string(cfg->max_lifetime.count()) + "s in the queue" +
                      (r.last_reply.empty() ? std::string() : "; last reply: " + r.last_reply);
       spdlog::info("id={} to=<{}> status=expired reply=\"{}\"", env.id, r.address.str(),
                    r.last_reply);
@@ -295,7 +352,7 @@ void scheduler::record(envelope& env, const message_reader* message, bool remote
     // Only the half that just tried a recipient moves its next attempt on.
     if (r.status == rcpt_status::Deferred && r.next_attempt <= now &&
         (r.local != remote_half || !remote_)) {
-      r.next_attempt = now + retry_delay(cfg_, r.attempts);
+      r.next_attempt = now + retry_delay(*cfg, r.attempts);
       dirty = true;
     }
     if (r.reported) {
@@ -324,8 +381,8 @@ void scheduler::record(envelope& env, const message_reader* message, bool remote
     if (!relayed.empty()) {
       notify_(env, *message, report_kind::Relayed, relayed);
     }
-    if (!delayed.empty() && !env.delay_warned && cfg_.delay_warning.count() > 0 &&
-        now - env.arrival >= cfg_.delay_warning.count()) {
+    if (!delayed.empty() && !env.delay_warned && cfg->delay_warning.count() > 0 &&
+        now - env.arrival >= cfg->delay_warning.count()) {
       notify_(env, *message, report_kind::Delay, delayed);
       env.delay_warned = true;
       dirty = true;

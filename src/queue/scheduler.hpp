@@ -10,17 +10,20 @@
 // delivery status notifications are requested for what failed, was delayed too long, or
 // asked for success notices (RFC 3461).
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "common/error.hpp"
 #include "config/config.hpp"
 #include "queue/envelope.hpp"
 #include "queue/spool.hpp"
@@ -71,9 +74,51 @@ class scheduler {
   void stop();
   // Wakes the workers to look at the clock again (after it moved, or a flush).
   void poke();
+  // New [queue] settings (config reload), thread-safe. Waits already scheduled stand;
+  // the next retry, delay warning and expiry are reckoned with the new values.
+  void set_config(config::queue_config cfg);
 
   // Messages known to the scheduler (queued or being attempted).
   std::size_t size() const;
+
+  // Messages by state for the metrics: active = not yet tried or being attempted,
+  // deferred = waiting for a retry, held = kept back by the administrator.
+  struct queue_counts {
+    std::size_t active, deferred, held;
+  };
+  queue_counts counts() const;
+
+  // --- Administration (the control socket, `posthorn queue`). These may block on the
+  // spool: call them off the event loop.
+
+  // A message as `queue list` shows it.
+  struct listed {
+    envelope env;
+    bool attempting = false;  // out for delivery or being changed: read from the spool
+  };
+  // Every message the scheduler knows, oldest arrival first.
+  std::vector<listed> snapshot() const;
+  // One message; nullopt when the scheduler does not know it.
+  std::optional<listed> find(const std::string& id) const;
+
+  enum class admin_outcome {
+    Done,       // applied (and durable where it changes the spool)
+    Later,      // the message is out for delivery: applied when the attempt ends
+    Unchanged,  // nothing to do (flush or hold of a held message, release of one not held)
+    NotFound,
+  };
+  // postqueue -f / -i: deferred recipients become due now. Held messages stay.
+  std::size_t flush_all();  // messages made due or marked for it
+  admin_outcome flush(const std::string& id);
+  // postsuper -h / -H: a held message is never attempted, also after a restart.
+  result<admin_outcome> hold(const std::string& id);
+  result<admin_outcome> release(const std::string& id);  // due now
+  // postsuper -d: removed from the spool and never attempted again.
+  result<admin_outcome> delete_message(const std::string& id);
+  struct delete_counts {
+    std::size_t deleted = 0, later = 0, failed = 0;
+  };
+  delete_counts delete_all();
 
   // The wait before attempt number `attempts + 1` (RFC 5321 §4.5.4.1: the last
   // interval repeats).
@@ -94,17 +139,39 @@ class scheduler {
     std::vector<std::unique_ptr<message_reader>> readers;
     std::vector<remote_attempt> attempts;
   };
+  // A change asked for while the message was checked out, applied at check-in.
+  enum class admin_op : std::uint8_t { None, Hold, Release, Delete };
+  // What the scheduler holds of one message.
+  struct slot {
+    std::unique_ptr<envelope> env;  // null while checked out: being attempted or changed
+    std::uint64_t seq = 0;          // its live heap item; 0 = none (other items are stale)
+    admin_op pending = admin_op::None;
+    bool flush = false;  // flushed while checked out
+  };
+  // A checked-out message whose pending change needs the spool (done by a worker).
+  struct chore {
+    std::unique_ptr<envelope> env;
+    admin_op op;
+  };
   void run();
   // Local half; returns the messages that go on to remote delivery.
   std::shared_ptr<flight> attempt_batch(std::vector<std::unique_ptr<envelope>>& batch);
   // Records outcomes after the local (remote_half false) or remote half of an attempt.
   void record(envelope& env, const message_reader* message, bool remote_half, bool changed);
   void finish_locked(std::vector<std::unique_ptr<envelope>>& envs);
-  void schedule_locked(std::int64_t due, const std::string& id);
+  // Puts a checked-out message back (or hands it on as a chore); `due_now` schedules it
+  // at once, as a flush does.
+  void checkin_locked(std::unique_ptr<envelope> env, bool due_now);
+  // Applies `op` to a checked-out message: the spool first, without the lock, then
+  // check-in (or, once deleted, forgets it).
+  result<void> apply(std::unique_ptr<envelope> env, admin_op op);
+  void make_due_locked(slot& s, std::int64_t now);
+  void schedule_locked(slot& s, std::int64_t due, const std::string& id);
   bool remote_due(const envelope& env, std::int64_t now) const;
 
   spool& spool_;
-  config::queue_config cfg_;
+  // Swapped whole by set_config(); each use loads it once.
+  std::atomic<std::shared_ptr<const config::queue_config>> cfg_;
   deliver_fn deliver_;
   remote_fn remote_;
   notify_fn notify_;
@@ -112,8 +179,9 @@ class scheduler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::priority_queue<due_item, std::vector<due_item>, std::greater<>> heap_;
-  std::unordered_map<std::string, std::unique_ptr<envelope>> messages_;
+  std::unordered_map<std::string, slot> messages_;
   std::deque<std::shared_ptr<flight>> landed_;  // remote halves done, to be recorded
+  std::deque<chore> chores_;
   std::uint64_t seq_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

@@ -1,0 +1,275 @@
+// The scheduler's administration (the control socket behind `posthorn queue`): listing,
+// flush, hold, release and delete, and the counts the metrics show.
+//
+// A change that touches the spool takes the message out of the scheduler's hands first
+// (its slot goes null, as during an attempt), does the I/O without the lock, then puts
+// it back. A message out for delivery is never changed under the worker's feet: the
+// request waits in its slot and is applied when the attempt lands (checkin_locked).
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "queue/scheduler.hpp"
+
+namespace posthorn::queue {
+
+scheduler::queue_counts scheduler::counts() const {
+  queue_counts c{0, 0, 0};
+  std::lock_guard lock(mu_);
+  for (const auto& [id, s] : messages_) {
+    if (!s.env) {
+      ++c.active;  // being attempted (or changed)
+    } else if (s.env->held) {
+      ++c.held;
+    } else if (std::any_of(s.env->recipients.begin(), s.env->recipients.end(),
+                           [](const recipient& r) { return r.status == rcpt_status::Pending; })) {
+      ++c.active;
+    } else {
+      ++c.deferred;
+    }
+  }
+  return c;
+}
+
+std::vector<scheduler::listed> scheduler::snapshot() const {
+  std::vector<listed> out;
+  std::vector<std::string> out_for_delivery;
+  {
+    std::lock_guard lock(mu_);
+    out.reserve(messages_.size());
+    for (const auto& [id, s] : messages_) {
+      if (s.env) {
+        out.push_back(listed{*s.env, false});
+      } else {
+        out_for_delivery.push_back(id);
+      }
+    }
+  }
+  // Outside the lock: the spool holds what the last attempt recorded. A message that
+  // was delivered in the meantime is gone, and so not listed.
+  for (const std::string& id : out_for_delivery) {
+    if (auto env = spool_.load(id); env) {
+      out.push_back(listed{std::move(*env), true});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const listed& a, const listed& b) {
+    return a.env.arrival != b.env.arrival ? a.env.arrival < b.env.arrival : a.env.id < b.env.id;
+  });
+  return out;
+}
+
+std::optional<scheduler::listed> scheduler::find(const std::string& id) const {
+  {
+    std::lock_guard lock(mu_);
+    auto it = messages_.find(id);
+    if (it == messages_.end()) {
+      return std::nullopt;
+    }
+    if (it->second.env) {
+      return listed{*it->second.env, false};
+    }
+  }
+  if (auto env = spool_.load(id); env) {
+    return listed{std::move(*env), true};
+  }
+  return std::nullopt;
+}
+
+std::size_t scheduler::flush_all() {
+  std::size_t n = 0;
+  {
+    std::lock_guard lock(mu_);
+    const std::int64_t now = now_();
+    for (auto& [id, s] : messages_) {
+      if (!s.env) {
+        s.flush = true;
+        ++n;
+      } else if (!s.env->held) {
+        make_due_locked(s, now);
+        ++n;
+      }
+    }
+  }
+  cv_.notify_all();
+  return n;
+}
+
+scheduler::admin_outcome scheduler::flush(const std::string& id) {
+  admin_outcome out = admin_outcome::Done;
+  {
+    std::lock_guard lock(mu_);
+    auto it = messages_.find(id);
+    if (it == messages_.end()) {
+      return admin_outcome::NotFound;
+    }
+    slot& s = it->second;
+    if (!s.env) {
+      s.flush = true;
+      out = admin_outcome::Later;
+    } else if (s.env->held) {
+      return admin_outcome::Unchanged;  // postqueue -i leaves held mail alone too
+    } else {
+      make_due_locked(s, now_());
+    }
+  }
+  cv_.notify_all();
+  return out;
+}
+
+result<scheduler::admin_outcome> scheduler::hold(const std::string& id) {
+  std::unique_ptr<envelope> env;
+  {
+    std::lock_guard lock(mu_);
+    auto it = messages_.find(id);
+    if (it == messages_.end()) {
+      return admin_outcome::NotFound;
+    }
+    slot& s = it->second;
+    if (!s.env) {
+      if (s.pending != admin_op::Delete) {
+        s.pending = admin_op::Hold;
+      }
+      return admin_outcome::Later;
+    }
+    if (s.env->held) {
+      return admin_outcome::Unchanged;
+    }
+    env = std::move(s.env);
+    s.seq = 0;
+  }
+  if (auto r = apply(std::move(env), admin_op::Hold); !r) {
+    return fail(std::move(r.error()));
+  }
+  return admin_outcome::Done;
+}
+
+result<scheduler::admin_outcome> scheduler::release(const std::string& id) {
+  std::unique_ptr<envelope> env;
+  {
+    std::lock_guard lock(mu_);
+    auto it = messages_.find(id);
+    if (it == messages_.end()) {
+      return admin_outcome::NotFound;
+    }
+    slot& s = it->second;
+    if (!s.env) {
+      if (s.pending == admin_op::Hold) {
+        s.pending = admin_op::None;  // the hold never took effect
+        return admin_outcome::Done;
+      }
+      if (s.pending != admin_op::Delete) {
+        s.pending = admin_op::Release;
+      }
+      return admin_outcome::Later;
+    }
+    if (!s.env->held) {
+      return admin_outcome::Unchanged;
+    }
+    env = std::move(s.env);
+    s.seq = 0;
+  }
+  if (auto r = apply(std::move(env), admin_op::Release); !r) {
+    return fail(std::move(r.error()));
+  }
+  return admin_outcome::Done;
+}
+
+result<scheduler::admin_outcome> scheduler::delete_message(const std::string& id) {
+  std::unique_ptr<envelope> env;
+  {
+    std::lock_guard lock(mu_);
+    auto it = messages_.find(id);
+    if (it == messages_.end()) {
+      return admin_outcome::NotFound;
+    }
+    slot& s = it->second;
+    if (!s.env) {
+      s.pending = admin_op::Delete;
+      return admin_outcome::Later;
+    }
+    env = std::move(s.env);
+    s.seq = 0;
+  }
+  if (auto r = apply(std::move(env), admin_op::Delete); !r) {
+    return fail(std::move(r.error()));
+  }
+  return admin_outcome::Done;
+}
+
+scheduler::delete_counts scheduler::delete_all() {
+  delete_counts c;
+  std::vector<std::unique_ptr<envelope>> taken;
+  {
+    std::lock_guard lock(mu_);
+    taken.reserve(messages_.size());
+    for (auto& [id, s] : messages_) {
+      if (s.env) {
+        taken.push_back(std::move(s.env));
+        s.seq = 0;
+      } else {
+        s.pending = admin_op::Delete;
+        ++c.later;
+      }
+    }
+  }
+  for (std::unique_ptr<envelope>& env : taken) {
+    if (apply(std::move(env), admin_op::Delete)) {
+      ++c.deleted;
+    } else {
+      ++c.failed;
+    }
+  }
+  return c;
+}
+
+result<void> scheduler::apply(std::unique_ptr<envelope> env, admin_op op) {
+  const std::string id = env->id;
+  result<void> r;
+  bool due_now = false;
+  switch (op) {
+    case admin_op::Delete:
+      r = spool_.remove(id);
+      if (r) {
+        spdlog::info("id={} event=deleted", id);
+        {
+          std::lock_guard lock(mu_);
+          messages_.erase(id);  // heap items left for it are stale now
+        }
+        return r;
+      }
+      spdlog::error("id={} cannot delete queue file: {}", id, r.error().message);
+      break;
+    case admin_op::Hold:
+      env->held = true;
+      r = spool_.update(*env);
+      if (r) {
+        spdlog::info("id={} event=held", id);
+      } else {
+        env->held = false;
+        spdlog::error("id={} cannot hold: {}", id, r.error().message);
+      }
+      break;
+    case admin_op::Release:
+      env->held = false;
+      r = spool_.update(*env);
+      if (r) {
+        spdlog::info("id={} event=released", id);
+        due_now = true;
+      } else {
+        env->held = true;
+        spdlog::error("id={} cannot release: {}", id, r.error().message);
+      }
+      break;
+    case admin_op::None:
+      break;
+  }
+  {
+    std::lock_guard lock(mu_);
+    checkin_locked(std::move(env), due_now);
+  }
+  cv_.notify_all();
+  return r;
+}
+
+}  // namespace posthorn::queue

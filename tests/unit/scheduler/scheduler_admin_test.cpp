@@ -1,0 +1,334 @@
+// The scheduler's administration (posthorn queue): flush, hold, release, delete, the
+// listing and the counts, with a real spool, a fake delivery and a clock the test moves.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "queue/scheduler.hpp"
+
+namespace posthorn::queue {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using outcome = scheduler::admin_outcome;
+
+class SchedulerAdminTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    dir_ = fs::temp_directory_path() / ("posthorn-sched-admin-" + std::to_string(rd()));
+    spool_ = std::move(*spool::open(dir_));
+    cfg_.retry = {std::chrono::seconds(3600)};
+  }
+  void TearDown() override {
+    gate_ = true;
+    sched_.reset();
+    fs::remove_all(dir_);
+  }
+
+  envelope commit_one() {
+    envelope env;
+    env.id = spool_->new_id();
+    env.sender = {"a", "remote.test"};
+    env.arrival = now_.load();
+    env.recipients.push_back(recipient{.address = {"u", "example.test"}});
+    auto w = spool_->begin(env.id);
+    w.append("Subject: x\r\n\r\nbody\r\n");
+    EXPECT_TRUE(spool_->commit(env, std::move(w)).has_value());
+    return env;
+  }
+
+  // Delivery that defers every recipient until `accept_` is set, and waits for `gate_`
+  // (so a test can act while a message is out for delivery).
+  void start() {
+    sched_ = std::make_unique<scheduler>(
+        *spool_, cfg_,
+        [this](std::vector<scheduler::attempt>& batch, const std::function<void()>& record) {
+          ++in_flight_;
+          while (!gate_.load()) {
+            std::this_thread::sleep_for(1ms);
+          }
+          for (auto& a : batch) {
+            ++attempts_;
+            for (recipient& r : a.env->recipients) {
+              ++r.attempts;
+              if (accept_.load()) {
+                r.status = rcpt_status::Delivered;
+              } else {
+                r.status = rcpt_status::Deferred;
+                r.last_reply = "451 4.3.0 try later";
+              }
+            }
+          }
+          record();
+          --in_flight_;
+        },
+        2, [this] { return now_.load(); });
+  }
+
+  template <class P>
+  bool eventually(P pred) {
+    for (int i = 0; i < 500; ++i) {
+      if (pred()) {
+        return true;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return pred();
+  }
+
+  // Submits a message and waits until its first attempt deferred it and it is back.
+  envelope deferred_message() {
+    envelope env = commit_one();
+    int before = attempts_.load();
+    sched_->submit(env);
+    EXPECT_TRUE(eventually([&] { return attempts_.load() == before + 1 && in_flight_ == 0; }));
+    EXPECT_TRUE(eventually([&] {
+      auto c = sched_->counts();
+      return c.active == 0;
+    }));
+    return env;
+  }
+
+  bool held_on_disk(const std::string& id) {
+    auto e = spool_->load(id);
+    return e && e->held;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<spool> spool_;
+  config::queue_config cfg_;
+  std::atomic<std::int64_t> now_{1'000'000};
+  std::atomic<bool> gate_{true};
+  std::atomic<bool> accept_{false};
+  std::atomic<int> attempts_{0};
+  std::atomic<int> in_flight_{0};
+  std::unique_ptr<scheduler> sched_;
+};
+
+TEST_F(SchedulerAdminTest, FlushMakesADeferredMessageDueNow) {
+  start();
+  envelope env = deferred_message();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(attempts_.load(), 1);  // the retry is an hour away
+  accept_ = true;
+  EXPECT_EQ(sched_->flush(env.id), outcome::Done);
+  ASSERT_TRUE(eventually([&] { return sched_->size() == 0; }));
+  EXPECT_EQ(attempts_.load(), 2);
+  EXPECT_FALSE(fs::exists(dir_ / "active" / env.id));
+}
+
+TEST_F(SchedulerAdminTest, FlushAllTakesEveryMessageButHeldOnes) {
+  start();
+  envelope a = deferred_message();
+  envelope b = deferred_message();
+  envelope c = deferred_message();
+  ASSERT_EQ(sched_->hold(c.id), outcome::Done);
+  accept_ = true;
+  EXPECT_EQ(sched_->flush_all(), 2u);
+  ASSERT_TRUE(eventually([&] { return sched_->size() == 1; }));
+  EXPECT_EQ(sched_->flush(c.id), outcome::Unchanged);
+  EXPECT_EQ(sched_->flush("nosuchid"), outcome::NotFound);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(sched_->size(), 1u);
+  EXPECT_TRUE(fs::exists(dir_ / "active" / c.id));
+}
+
+TEST_F(SchedulerAdminTest, HeldMessageIsNeverAttemptedAndTheHoldIsDurable) {
+  start();
+  envelope env = deferred_message();
+  ASSERT_EQ(sched_->hold(env.id), outcome::Done);
+  EXPECT_TRUE(held_on_disk(env.id));
+  EXPECT_EQ(sched_->hold(env.id), outcome::Unchanged);
+  auto c = sched_->counts();
+  EXPECT_EQ(c.held, 1u);
+  EXPECT_EQ(c.deferred, 0u);
+  // Past its retry time, past the expiry even: a held message waits.
+  now_ += 7200;
+  sched_->poke();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(attempts_.load(), 1);
+  auto listed = sched_->find(env.id);
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_TRUE(listed->env.held);
+  EXPECT_FALSE(listed->attempting);
+}
+
+TEST_F(SchedulerAdminTest, HeldMessageWithADueRecipientIsNotBusyLooped) {
+  // A recovered held message whose deferred recipient is overdue: it must stay off the
+  // heap, not be taken up and put back over and over.
+  envelope env = commit_one();
+  env.recipients[0].status = rcpt_status::Deferred;
+  env.recipients[0].next_attempt = now_.load() - 10;
+  env.held = true;
+  ASSERT_TRUE(spool_->update(env).has_value());
+  start();
+  sched_->submit(env);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(attempts_.load(), 0);
+  EXPECT_EQ(sched_->counts().held, 1u);
+}
+
+TEST_F(SchedulerAdminTest, ReleaseMakesTheMessageDueNow) {
+  start();
+  envelope env = deferred_message();
+  ASSERT_EQ(sched_->hold(env.id), outcome::Done);
+  EXPECT_EQ(sched_->release("nosuchid").value(), outcome::NotFound);
+  accept_ = true;
+  ASSERT_EQ(sched_->release(env.id), outcome::Done);
+  ASSERT_TRUE(eventually([&] { return sched_->size() == 0; }));
+  EXPECT_EQ(attempts_.load(), 2);
+  EXPECT_EQ(sched_->release(env.id).value(), outcome::NotFound);
+}
+
+TEST_F(SchedulerAdminTest, ReleaseOfAMessageNotHeldChangesNothing) {
+  start();
+  envelope env = deferred_message();
+  EXPECT_EQ(sched_->release(env.id).value(), outcome::Unchanged);
+  EXPECT_FALSE(held_on_disk(env.id));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(attempts_.load(), 1);
+}
+
+TEST_F(SchedulerAdminTest, HoldSurvivesARestart) {
+  start();
+  envelope env = deferred_message();
+  ASSERT_EQ(sched_->hold(env.id), outcome::Done);
+  sched_.reset();
+
+  auto recovered = spool_->recover();
+  ASSERT_TRUE(recovered.has_value());
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_TRUE((*recovered)[0].held);
+  start();
+  sched_->submit(std::move((*recovered)[0]));
+  now_ += 7200;
+  sched_->poke();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(attempts_.load(), 1);
+  EXPECT_EQ(sched_->counts().held, 1u);
+  accept_ = true;
+  ASSERT_EQ(sched_->release(env.id), outcome::Done);
+  ASSERT_TRUE(eventually([&] { return sched_->size() == 0; }));
+}
+
+TEST_F(SchedulerAdminTest, DeleteRemovesTheMessageForGood) {
+  start();
+  envelope env = deferred_message();
+  ASSERT_EQ(sched_->delete_message(env.id), outcome::Done);
+  EXPECT_FALSE(fs::exists(dir_ / "active" / env.id));
+  EXPECT_EQ(sched_->size(), 0u);
+  EXPECT_EQ(sched_->delete_message(env.id).value(), outcome::NotFound);
+  now_ += 7200;
+  sched_->poke();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(attempts_.load(), 1);  // its stale heap item went nowhere
+}
+
+TEST_F(SchedulerAdminTest, DeleteAllRemovesHeldAndDeferredMessages) {
+  start();
+  envelope a = deferred_message();
+  envelope b = deferred_message();
+  ASSERT_EQ(sched_->hold(b.id), outcome::Done);
+  auto c = sched_->delete_all();
+  EXPECT_EQ(c.deleted, 2u);
+  EXPECT_EQ(c.later, 0u);
+  EXPECT_EQ(c.failed, 0u);
+  EXPECT_EQ(sched_->size(), 0u);
+  auto left = spool_->recover();
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(left->empty());
+}
+
+TEST_F(SchedulerAdminTest, HoldOfAMessageOutForDeliveryIsAppliedWhenTheAttemptEnds) {
+  start();
+  gate_ = false;
+  envelope env = commit_one();
+  sched_->submit(env);
+  ASSERT_TRUE(eventually([&] { return in_flight_ == 1; }));
+  // While out for delivery it is listed from the spool and counted active.
+  auto list = sched_->snapshot();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_TRUE(list[0].attempting);
+  EXPECT_EQ(list[0].env.id, env.id);
+  EXPECT_EQ(sched_->counts().active, 1u);
+
+  EXPECT_EQ(sched_->hold(env.id), outcome::Later);
+  gate_ = true;
+  ASSERT_TRUE(eventually([&] { return held_on_disk(env.id); }));
+  ASSERT_TRUE(eventually([&] { return sched_->counts().held == 1; }));
+  now_ += 7200;
+  sched_->poke();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(attempts_.load(), 1);
+}
+
+TEST_F(SchedulerAdminTest, ReleaseCancelsAHoldNotYetApplied) {
+  start();
+  gate_ = false;
+  envelope env = commit_one();
+  sched_->submit(env);
+  ASSERT_TRUE(eventually([&] { return in_flight_ == 1; }));
+  EXPECT_EQ(sched_->hold(env.id), outcome::Later);
+  EXPECT_EQ(sched_->release(env.id), outcome::Done);
+  gate_ = true;
+  ASSERT_TRUE(eventually([&] { return sched_->counts().deferred == 1; }));
+  EXPECT_FALSE(held_on_disk(env.id));
+}
+
+TEST_F(SchedulerAdminTest, DeleteOfAMessageOutForDeliveryIsAppliedWhenTheAttemptEnds) {
+  start();
+  gate_ = false;
+  envelope env = commit_one();
+  sched_->submit(env);
+  ASSERT_TRUE(eventually([&] { return in_flight_ == 1; }));
+  EXPECT_EQ(sched_->delete_message(env.id), outcome::Later);
+  EXPECT_TRUE(fs::exists(dir_ / "active" / env.id));
+  gate_ = true;
+  ASSERT_TRUE(eventually([&] { return sched_->size() == 0; }));
+  EXPECT_FALSE(fs::exists(dir_ / "active" / env.id));
+  EXPECT_FALSE(fs::exists(dir_ / "status" / env.id));
+}
+
+TEST_F(SchedulerAdminTest, FlushOfAMessageOutForDeliveryRetriesItRightAfter) {
+  start();
+  gate_ = false;
+  envelope env = commit_one();
+  sched_->submit(env);
+  ASSERT_TRUE(eventually([&] { return in_flight_ == 1; }));
+  EXPECT_EQ(sched_->flush(env.id), outcome::Later);
+  gate_ = true;
+  ASSERT_TRUE(eventually([&] { return attempts_.load() == 2; }));
+}
+
+TEST_F(SchedulerAdminTest, CountsAndSnapshotShowEveryState) {
+  start();
+  envelope deferred = deferred_message();
+  envelope held = deferred_message();
+  ASSERT_EQ(sched_->hold(held.id), outcome::Done);
+  gate_ = false;
+  envelope active = commit_one();
+  sched_->submit(active);
+  ASSERT_TRUE(eventually([&] { return in_flight_ == 1; }));
+  auto c = sched_->counts();
+  EXPECT_EQ(c.active, 1u);
+  EXPECT_EQ(c.deferred, 1u);
+  EXPECT_EQ(c.held, 1u);
+  auto list = sched_->snapshot();
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].env.id, deferred.id);  // oldest first
+  EXPECT_EQ(list[0].env.recipients[0].status, rcpt_status::Deferred);
+  EXPECT_EQ(list[0].env.recipients[0].last_reply, "451 4.3.0 try later");
+  EXPECT_TRUE(list[1].env.held);
+  EXPECT_TRUE(list[2].attempting);
+  EXPECT_FALSE(sched_->find("nosuchid").has_value());
+  gate_ = true;
+}
+
+}  // namespace
+}  // namespace posthorn::queue
