@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <utility>
 
+#include "common/metrics.hpp"
 #include "mail/received.hpp"
 #include "smtp/server/session_util.hpp"
 
@@ -15,6 +17,57 @@ using detail::starts_with_ci;
 using detail::trim;
 
 namespace {
+
+// --- Metrics (STYLE.md 10; docs/operations.md lists them) ----------------------------
+
+metrics::family<metrics::counter>& m_commands = metrics::default_registry().add_counter_family(
+    "posthorn_smtp_commands_total", "SMTP commands by verb and the class of their final reply.",
+    {"verb", "class"});
+metrics::counter& m_messages_accepted = metrics::default_registry().add_counter(
+    "posthorn_messages_accepted_total", "Messages queued (250 after DATA).");
+metrics::counter& m_messages_rejected = metrics::default_registry().add_counter(
+    "posthorn_messages_rejected_total",
+    "Messages refused after their data was received (size, bare CR or LF, loop, disk).");
+metrics::counter& m_received_bytes = metrics::default_registry().add_counter(
+    "posthorn_received_bytes_total",
+    "Message octets received in DATA (after dot-unstuffing), accepted or not.");
+metrics::family<metrics::counter>& m_auth = metrics::default_registry().add_counter_family(
+    "posthorn_auth_total", "AUTH exchanges by result.", {"result"});
+metrics::counter& m_auth_success = m_auth.with({"success"});
+metrics::counter& m_auth_failure = m_auth.with({"failure"});
+metrics::counter& m_auth_blocked = m_auth.with({"blocked"});
+
+// The commands family's children, resolved on first use and read without a lock after:
+// counting a command is one atomic load and one atomic add.
+metrics::counter& command_counter(verb v, int code) {
+  static std::array<std::array<std::atomic<metrics::counter*>, 3>, k_verb_count> slots{};
+  static constexpr std::array<std::string_view, 3> k_class = {"2xx", "4xx", "5xx"};
+  const std::size_t cls = code < 400 ? 0 : code < 500 ? 1 : 2;
+  std::atomic<metrics::counter*>& slot = slots[static_cast<std::size_t>(v)][cls];
+  metrics::counter* c = slot.load(std::memory_order_acquire);
+  if (c == nullptr) {
+    std::string_view name = v == verb::Unknown ? std::string_view("unknown") : verb_name(v);
+    c = &m_commands.with({name, k_class[cls]});
+    slot.store(c, std::memory_order_release);
+  }
+  return *c;
+}
+
+// A logfmt value in quotes: a client's text (an address with a quoted local part) may
+// hold quotes and backslashes.
+std::string quoted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  out += '"';
+  return out;
+}
 
 const char* phase_name(phase p) {
   switch (p) {
@@ -84,13 +137,88 @@ void session::reset_transaction() {
   }
 }
 
-void session::send(const reply& r) { r.render(out_); }
+void session::send(const reply& r) {
+  r.render(out_);
+  note_reply(r.code);
+}
+
+void session::note_reply(int code) {
+  // 334 and 354 ask for more; the command is answered by what follows them.
+  if (!answer_due_ || code == 334 || code == 354) {
+    return;
+  }
+  answer_due_ = false;
+  const auto i = static_cast<std::size_t>(answering_);
+  ++stats_.verb_total[i];
+  if (code < 400) {
+    ++stats_.verb_ok[i];
+  }
+  command_counter(answering_, code).inc();
+}
+
+void session::log_reject(int code, std::string_view enhanced, std::string_view text) const {
+  if (!spdlog::should_log(spdlog::level::info)) {
+    return;
+  }
+  // The verb only: arguments may hold AUTH payloads (DESIGN.md §4.5).
+  std::string_view cmd = !answer_due_                  ? std::string_view("none")
+                         : answering_ == verb::Unknown ? std::string_view("unknown")
+                                                       : verb_name(answering_);
+  std::string from = txn_.active ? " from=<" + txn_.sender.str() + ">" : std::string();
+  if (!txn_.id.empty()) {
+    spdlog::info("id={} event=reject client=[{}] command={} code={} dsn={} reason={}{}", txn_.id,
+                 peer_.addr, cmd, code, enhanced, quoted(text), from);
+  } else {
+    spdlog::info("event=reject client=[{}] command={} code={} dsn={} reason={}{}", peer_.addr,
+                 cmd, code, enhanced, quoted(text), from);
+  }
+}
+
+std::string session::counters::summary() const {
+  // Postfix's order: the dialogue as it usually runs, then the oddities.
+  static constexpr std::array k_order = {
+      verb::Helo, verb::Ehlo, verb::Starttls, verb::Auth, verb::Mail, verb::Rcpt, verb::Data,
+      verb::Bdat, verb::Rset, verb::Noop,     verb::Vrfy, verb::Expn, verb::Help, verb::Etrn,
+      verb::Quit, verb::Send, verb::Soml,     verb::Saml, verb::Turn, verb::Unknown};
+  static_assert(k_order.size() == k_verb_count);
+  std::string out;
+  std::uint32_t ok = 0, total = 0;
+  auto count = [&out](std::string_view name, std::uint32_t good, std::uint32_t all) {
+    if (!out.empty()) {
+      out += ' ';
+    }
+    out += name;
+    out += '=';
+    out += std::to_string(good);
+    if (good != all) {
+      out += '/';
+      out += std::to_string(all);
+    }
+  };
+  for (verb v : k_order) {
+    const auto i = static_cast<std::size_t>(v);
+    if (verb_total[i] == 0) {
+      continue;
+    }
+    std::string name(v == verb::Unknown ? std::string_view("unknown") : verb_name(v));
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; });
+    count(name, verb_ok[i], verb_total[i]);
+    ok += verb_ok[i];
+    total += verb_total[i];
+  }
+  if (total != 0) {
+    count("commands", ok, total);
+  }
+  return out;
+}
 
 void session::reply_with(int code, std::string_view enhanced, std::string_view text) {
   send(make_reply(code, enhanced, text));
 }
 
 void session::error_reply(int code, std::string_view enhanced, std::string_view text) {
+  log_reject(code, enhanced, text);
   reply_with(code, enhanced, text);
   ++stats_.errors;
   check_limits();
@@ -139,9 +267,13 @@ action session::feed_command(std::string_view& in) {
     return action::Read;
   }
   ++stats_.commands;
+  // Refused before it is parsed, a line counts as an unknown command.
+  answering_ = verb::Unknown;
+  answer_due_ = true;
   bool first = first_line_;
   first_line_ = false;
   if (first && looks_like_http(l->text)) {
+    log_reject(554, "5.7.0", "this is an SMTP server, not a web server");
     reply_with(554, "5.7.0", "Error: this is an SMTP server, not a web server");
     mode_ = input_mode::Closed;
     return action::Close;
@@ -172,6 +304,7 @@ action session::feed_command(std::string_view& in) {
 }
 
 void session::dispatch(const command& c) {
+  answering_ = c.v;
   const handler_entry* e = find_entry(c.v);
   if (e == nullptr) {
     error_reply(500, "5.5.2", "Error: command not recognized");
@@ -346,6 +479,7 @@ void session::step_sasl() {
   const auto& f = std::get<auth::sasl_failed>(step);
   if (f.enhanced != "5.7.0") {  // "*" cancels (501 5.7.0): not a guess
     env_api_.auth_failure();
+    m_auth_failure.inc();
   }
   error_reply(f.code, f.enhanced, f.text);
   sasl_.reset();
@@ -377,15 +511,18 @@ void session::auth_done(std::optional<mail::address> login) {
   verify_ = {};
   sasl_.reset();
   if (login) {
+    m_auth_success.inc();
     auth_user_ = std::move(login);
     reply_with(235, "2.7.0", "Authentication successful");
     return;
   }
+  m_auth_failure.inc();
   // Failed attempts count toward [limits] errors (DESIGN.md §4.2).
   error_reply(535, "5.7.8", "Error: authentication credentials invalid");
 }
 
 void session::auth_blocked() {
+  m_auth_blocked.inc();
   verify_pending_ = false;
   verify_ = {};
   sasl_.reset();
@@ -457,7 +594,9 @@ action session::finish_data() {
   mode_ = input_mode::Command;
   lines_.reset();
   const bool spill_failed = std::exchange(spill_failed_, false);
+  m_received_bytes.inc(data_.size());
   auto refuse = [&](int code, std::string_view enhanced, std::string_view text) {
+    m_messages_rejected.inc();
     error_reply(code, enhanced, text);
     reset_transaction();
     return mode_ == input_mode::Closed ? action::Close : action::Read;
@@ -485,8 +624,10 @@ action session::finish_data() {
 void session::commit_done(result<void> r) {
   if (r) {
     ++stats_.messages;
+    m_messages_accepted.inc();
     reply_with(250, "2.0.0", "Ok: queued as " + env_.id);
   } else {
+    m_messages_rejected.inc();  // the driver logs why (event=commit-failed)
     reply_with(451, "4.3.0", "Error: queue file write error");
   }
   txn_ = transaction{};

@@ -6,6 +6,7 @@
 // Input mode (command / data / discarding) is kept apart from the transaction (the
 // envelope being built), which RSET, MAIL, HELO/EHLO and the end of DATA reset.
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -61,6 +62,9 @@ class session_env {
   // it counts toward the AUTH failure limit like a wrong password.
   virtual void auth_failure() {}
 };
+
+// Verbs the per-verb counters track (every smtp::verb, Unknown included).
+inline constexpr std::size_t k_verb_count = static_cast<std::size_t>(verb::Unknown) + 1;
 
 // What the driver must do before feeding more input.
 enum class action {
@@ -123,6 +127,13 @@ class session {
   // Counters for the disconnect log line.
   struct counters {
     std::uint32_t commands = 0, errors = 0, messages = 0, recipients_rejected = 0;
+    // Per verb (indexed by smtp::verb; Unknown also holds lines refused unparsed):
+    // commands answered, and those whose final reply was a success (below 400).
+    std::array<std::uint32_t, k_verb_count> verb_total{}, verb_ok{};
+
+    // Postfix's summary for the disconnect line: "ehlo=1 mail=1 rcpt=2/3 data=1 quit=1
+    // commands=6/7"; a count is "ok/total" where some were refused. "" without commands.
+    std::string summary() const;
   };
   const counters& stats() const { return stats_; }
 
@@ -163,6 +174,11 @@ class session {
   void reset_transaction();
   void reply_with(int code, std::string_view enhanced, std::string_view text);
   void send(const reply& r);
+  // Counts the final reply to the command being answered (not 334/354, which ask for
+  // more) in stats_ and the metrics.
+  void note_reply(int code);
+  // The mail log's line for a refused command (never with its arguments: AUTH).
+  void log_reject(int code, std::string_view enhanced, std::string_view text) const;
   void error_reply(int code, std::string_view enhanced, std::string_view text);
   bool check_limits();
   action feed_command(std::string_view& in);
@@ -215,6 +231,8 @@ class session {
   queue::envelope env_;
   std::string out_;
   counters stats_;
+  verb answering_ = verb::Unknown;  // the command whose final reply is due
+  bool answer_due_ = false;
   bool spill_pending_ = false;
   bool starttls_pending_ = false;
   bool tls_active_ = false;

@@ -392,6 +392,7 @@ std::optional<mail::address> session::query_address(std::string_view arg, std::s
   }
   if (matches.size() > 1) {
     // RFC 5321 §3.5.3: 553 for an ambiguous name, listing the candidates.
+    log_reject(553, "5.1.4", "Ambiguous; possibilities are: ...");
     reply r{553, "5.1.4", {"Ambiguous; possibilities are:"}};
     for (const mail::address& m : matches) {
       r.lines.push_back(bracketed(m));
