@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "config/config.hpp"
@@ -29,5 +30,10 @@ enum class user_action { Add, Passwd, Del, List };
 // else prompt twice without echo.
 int user_command(user_action action, const std::filesystem::path& config_file,
                  std::string_view address);
+
+// `posthorn sendmail ARGS...` and the program run as sendmail, mailq or newaliases
+// (`program`, the basename of argv[0]): sendmail-compatible options (DESIGN.md §4.4).
+// Returns a sysexits(3) code, as sendmail's callers expect.
+int sendmail_command(std::string_view program, std::span<const std::string_view> args);
 
 }  // namespace posthorn::app

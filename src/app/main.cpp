@@ -2,7 +2,10 @@
 // subcommands live in cli_*.cpp and serve.cpp.
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "app/cli_commands.hpp"
 #include "app/serve.hpp"
@@ -13,10 +16,46 @@ namespace {
 constexpr const char* k_version = "0.1.0";
 constexpr const char* k_default_config = "posthorn.toml";
 
+// sendmail's options are not CLI11's (-t, -oi, -f '' ...), so sendmail mode is routed
+// before CLI11 parses: by the program name (sendmail, mailq, newaliases: DESIGN.md
+// §4.4), or by `posthorn [-c FILE] sendmail ARGS...`.
+std::optional<int> route_sendmail(int argc, char** argv) {
+  std::string_view program = argc > 0 ? argv[0] : "posthorn";
+  if (const auto slash = program.find_last_of('/'); slash != std::string_view::npos) {
+    program.remove_prefix(slash + 1);
+  }
+  std::vector<std::string_view> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  if (program == "sendmail" || program == "mailq" || program == "newaliases") {
+    return posthorn::app::sendmail_command(program, args);
+  }
+  std::vector<std::string_view> forwarded;
+  std::size_t i = 0;
+  while (i < args.size()) {
+    if ((args[i] == "-c" || args[i] == "--config") && i + 1 < args.size()) {
+      forwarded.insert(forwarded.end(), {"-c", args[i + 1]});
+      i += 2;
+    } else if (args[i].starts_with("--config=")) {
+      forwarded.push_back(args[i]);
+      ++i;
+    } else {
+      break;
+    }
+  }
+  if (i >= args.size() || args[i] != "sendmail") {
+    return std::nullopt;
+  }
+  forwarded.insert(forwarded.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                   args.end());
+  return posthorn::app::sendmail_command("sendmail", forwarded);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace posthorn::app;
+  if (const auto code = route_sendmail(argc, argv)) {
+    return *code;
+  }
 
   CLI::App app{"posthorn: a mail server (MTA)", "posthorn"};
   app.set_version_flag("--version", std::string("posthorn ") + k_version);
