@@ -7,7 +7,7 @@ PYTHON      ?= /usr/bin/python3
 CONFIG      ?= config/dev.toml
 PYTEST_ARGS ?=
 
-.PHONY: all bootstrap configure build run test unit integration bench clean distclean fuzz
+.PHONY: all bootstrap configure build run test unit integration bench clean distclean fuzz install
 
 all: build
 
@@ -57,3 +57,36 @@ distclean: clean
 # target (default 20). Not part of `make test`.
 fuzz:
 	tests/fuzz/run
+
+# Installs the binary as $(PREFIX)/sbin/posthorn, /usr/sbin/sendmail and /usr/bin/mailq as
+# links to it (relative, so they also resolve inside DESTDIR), and the systemd unit when
+# config/posthorn.service exists. An existing sendmail or mailq that is not ours (another
+# MTA's) is left alone unless FORCE=1. INSTALL_BIN names a binary already built (no build).
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+INSTALL_BIN ?=
+FORCE       ?=
+UNIT_DIR    ?= /lib/systemd/system
+
+install: $(if $(INSTALL_BIN),,build)
+	@set -e; \
+	bin="$(if $(INSTALL_BIN),$(INSTALL_BIN),$(BUILD_DIR)/posthorn)"; \
+	target="$(DESTDIR)$(PREFIX)/sbin/posthorn"; \
+	install -D -m 0755 "$$bin" "$$target"; \
+	echo "installed $$target"; \
+	for link in /usr/sbin/sendmail /usr/bin/mailq; do \
+	  dest="$(DESTDIR)$$link"; \
+	  if [ -e "$$dest" ] || [ -L "$$dest" ]; then \
+	    if [ "$$(readlink -f "$$dest")" != "$$(readlink -f "$$target")" ] && [ -z "$(FORCE)" ]; then \
+	      echo "$$dest exists and is not posthorn (another MTA?): left alone; FORCE=1 replaces it" >&2; \
+	      continue; \
+	    fi; \
+	  fi; \
+	  mkdir -p "$$(dirname "$$dest")"; \
+	  ln -sfr "$$target" "$$dest"; \
+	  echo "linked $$dest -> $$(readlink "$$dest")"; \
+	done; \
+	if [ -f config/posthorn.service ]; then \
+	  install -D -m 0644 config/posthorn.service "$(DESTDIR)$(UNIT_DIR)/posthorn.service"; \
+	  echo "installed $(DESTDIR)$(UNIT_DIR)/posthorn.service"; \
+	fi
