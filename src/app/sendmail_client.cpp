@@ -62,6 +62,8 @@ class submit_connection {
       error_ = "cannot connect to " + p + ": " + std::strerror(errno);
       if (errno == ENOENT || errno == ECONNREFUSED) {
         error_ += " (is `posthorn serve` running?)";
+      } else if (errno == EACCES) {
+        error_ += " (the socket or a folder above it is closed to this user)";
       }
       return false;
     }
@@ -351,8 +353,7 @@ int submit_message(const std::filesystem::path& socket, const mail::submission& 
                    const submit_params& params) {
   submit_connection c;
   if (!c.open(socket)) {
-    std::cerr << "sendmail: " << c.error() << "\nsendmail: the message was NOT queued; "
-              << "try again when the server is running\n";
+    std::cerr << "sendmail: " << c.error() << "\nsendmail: the message was NOT queued\n";
     return EX_TEMPFAIL;
   }
   return dialogue(c, sub, params).run();
