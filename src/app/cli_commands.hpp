@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "config/config.hpp"
@@ -30,6 +31,12 @@ enum class user_action { Add, Passwd, Del, List };
 // else prompt twice without echo.
 int user_command(user_action action, const std::filesystem::path& config_file,
                  std::string_view address);
+
+// `queue list [--json] | show ID | flush [ID] | delete ID|ALL | hold ID | release ID`:
+// one request over the control socket of the server that `config_file` describes.
+enum class queue_action { List, Show, Flush, Delete, Hold, Release };
+struct queue_request { queue_action action = queue_action::List; std::string id; bool json = false; };
+int queue_command(const std::string& config_file, const queue_request& req);  // exit code 0/1/2
 
 // `posthorn sendmail ARGS...` and the program run as sendmail, mailq or newaliases
 // (`program`, the basename of argv[0]): sendmail-compatible options (DESIGN.md §4.4).

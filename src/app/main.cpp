@@ -115,6 +115,44 @@ int main(int argc, char** argv) {
     }
   }
 
+  CLI::App* queue = app.add_subcommand("queue", "the mail queue of the running server");
+  queue->require_subcommand(1);
+  add_config_option(queue);
+  queue_request queue_req;
+  struct queue_subcommand {
+    const char* name;
+    const char* help;
+    queue_action action;
+    CLI::App* app = nullptr;
+  };
+  queue_subcommand queue_subcommands[] = {
+      {"list", "list queued messages with each recipient's state (like mailq)",
+       queue_action::List},
+      {"show", "print a message's envelope (JSON) and then the message", queue_action::Show},
+      {"flush", "attempt deferred mail now: every message, or one", queue_action::Flush},
+      {"delete", "remove a message from the queue, or every message with ALL",
+       queue_action::Delete},
+      {"hold", "keep a message from delivery until it is released", queue_action::Hold},
+      {"release", "release a held message; it is attempted at once", queue_action::Release},
+  };
+  for (auto& sub : queue_subcommands) {
+    sub.app = queue->add_subcommand(sub.name, sub.help);
+    add_config_option(sub.app);
+    if (sub.action == queue_action::List) {
+      sub.app->add_flag("--json", queue_req.json, "one JSON array (DESIGN.md §4.4)");
+      continue;
+    }
+    auto* opt = sub.app->add_option("id", queue_req.id, "queue id");
+    if (sub.action == queue_action::Delete) {
+      opt->description("queue id, or ALL");
+    }
+    if (sub.action == queue_action::Flush) {
+      opt->description("only this queue id");
+    } else {
+      opt->required();
+    }
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -135,6 +173,12 @@ int main(int argc, char** argv) {
   for (const auto& sub : user_subcommands) {
     if (sub.app->parsed()) {
       return user_command(sub.action, config_file, address);
+    }
+  }
+  for (const auto& sub : queue_subcommands) {
+    if (sub.app->parsed()) {
+      queue_req.action = sub.action;
+      return queue_command(config_file, queue_req);
     }
   }
   return k_exit_usage;

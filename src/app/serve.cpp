@@ -13,6 +13,7 @@
 #include <ctime>
 #include <thread>
 
+#include "admin/control_server.hpp"
 #include "delivery/local.hpp"
 #include "delivery/remote.hpp"
 #include "dns/unbound_resolver.hpp"
@@ -280,6 +281,15 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   submit_listener.start();
   spdlog::info("event=listening address={} role=sendmail", cfg->submit_socket().string());
 
+  // The control socket for `posthorn queue` (mode 0600); removed again at exit.
+  admin::control_server control(io, blocking, scheduler, **spool, cfg->control_socket());
+  if (auto r = control.open(); !r) {
+    spdlog::critical("{}", r.error().message);
+    return 1;
+  }
+  control.start();
+  spdlog::info("event=listening address={} role=control", cfg->control_socket().string());
+
   // SIGHUP: users, aliases, relocated users and certificates are read again; new
   // sessions get them, running ones keep theirs; a broken file keeps the old set.
   asio::signal_set hup(io, SIGHUP);
@@ -346,6 +356,7 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
       l->close();
     }
     submit_listener.close();
+    control.close();
     hup.cancel();
     ctx.connections.wake_all();
     wait_for_sessions(std::chrono::steady_clock::now());
