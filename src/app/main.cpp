@@ -153,6 +153,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Listed for --help only: route_sendmail() has taken `sendmail` before CLI11 parses.
+  app.add_subcommand("sendmail",
+                     "sendmail-compatible submission to the running server "
+                     "(`posthorn sendmail --help`)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
