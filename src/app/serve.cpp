@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "admin/control_server.hpp"
+#include "admin/metrics_http.hpp"
 #include "delivery/local.hpp"
 #include "delivery/remote.hpp"
 #include "dns/unbound_resolver.hpp"
@@ -22,6 +23,7 @@
 #include "delivery/maildir.hpp"
 #include "policy/accounts.hpp"
 #include "queue/committer.hpp"
+#include "queue/delivery_metrics.hpp"
 #include "queue/scheduler.hpp"
 #include "queue/spool.hpp"
 #include "smtp/server/listener.hpp"
@@ -78,6 +80,11 @@ void deliver_locally(const config::config& cfg, std::vector<queue::scheduler::at
                      "reply=\"{}\"",
                      env.id, env.sender.str(), r.address.str(), r.original.str(),
                      now - env.arrival, status, r.last_reply);
+        queue::count_delivery(
+            r.status == queue::rcpt_status::Delivered ? queue::delivery_outcome::Sent
+            : r.status == queue::rcpt_status::Failed  ? queue::delivery_outcome::Bounced
+                                                      : queue::delivery_outcome::Deferred,
+            now - env.arrival);
       }
     }
     record();
@@ -290,6 +297,21 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   control.start();
   spdlog::info("event=listening address={} role=control", cfg->control_socket().string());
 
+  // Prometheus metrics on [metrics] address (DESIGN.md §4.5); the queue's size is read
+  // at each scrape, for as long as the scheduler lives.
+  metrics::registration queue_size_metric = queue::expose_queue_size(scheduler);
+  std::shared_ptr<admin::metrics_server> metrics_listener;
+  if (!cfg->metrics.address.empty()) {
+    auto m = admin::metrics_server::open(io, cfg->metrics.endpoint, metrics::default_registry());
+    if (!m) {
+      spdlog::critical("{}", m.error().message);
+      return 1;
+    }
+    metrics_listener = std::move(*m);
+    metrics_listener->start();
+    spdlog::info("event=listening address={} role=metrics", metrics_listener->address());
+  }
+
   // SIGHUP: users, aliases, relocated users and certificates are read again; new
   // sessions get them, running ones keep theirs; a broken file keeps the old set.
   asio::signal_set hup(io, SIGHUP);
@@ -357,6 +379,9 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
     }
     submit_listener.close();
     control.close();
+    if (metrics_listener) {
+      metrics_listener->close();
+    }
     hup.cancel();
     ctx.connections.wake_all();
     wait_for_sessions(std::chrono::steady_clock::now());

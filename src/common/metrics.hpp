@@ -43,6 +43,27 @@ class gauge {
   std::atomic<std::int64_t> value_{0};
 };
 
+// Holds a gauge up by one while it lives (a connection open now), whichever way the
+// scope ends; a null gauge counts nothing.
+class gauge_hold {
+ public:
+  explicit gauge_hold(gauge* g) noexcept : gauge_(g) {
+    if (gauge_ != nullptr) {
+      gauge_->inc();
+    }
+  }
+  ~gauge_hold() {
+    if (gauge_ != nullptr) {
+      gauge_->dec();
+    }
+  }
+  gauge_hold(const gauge_hold&) = delete;
+  gauge_hold& operator=(const gauge_hold&) = delete;
+
+ private:
+  gauge* gauge_;
+};
+
 // Observations counted into buckets with fixed upper bounds, plus their sum.
 class histogram {
  public:

@@ -15,6 +15,7 @@
 #include <map>
 
 #include "dns/types.hpp"
+#include "queue/delivery_metrics.hpp"
 #include "smtp/client/connector.hpp"
 
 namespace posthorn::delivery {
@@ -125,6 +126,10 @@ void apply(queue::envelope& env, std::size_t i, queue::rcpt_status status, std::
   const char* word = status == queue::rcpt_status::Delivered ? "sent"
                      : status == queue::rcpt_status::Failed  ? "bounced"
                                                              : "deferred";
+  queue::count_delivery(status == queue::rcpt_status::Delivered ? queue::delivery_outcome::Sent
+                        : status == queue::rcpt_status::Failed  ? queue::delivery_outcome::Bounced
+                                                                : queue::delivery_outcome::Deferred,
+                        unix_now() - env.arrival);
   spdlog::info("id={} from=<{}> to=<{}> relay={} delay={} status={} reply=\"{}\"", env.id,
                env.sender.str(), r.address.str(), relay.empty() ? "none" : relay,
                unix_now() - env.arrival, word, r.last_reply);

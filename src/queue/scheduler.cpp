@@ -1,4 +1,5 @@
 #include "queue/scheduler.hpp"
+#include "queue/delivery_metrics.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -348,6 +349,7 @@ void scheduler::record(envelope& env, const message_reader* message, bool remote
                      (r.last_reply.empty() ? std::string() : "; last reply: " + r.last_reply);
       spdlog::info("id={} to=<{}> status=expired reply=\"{}\"", env.id, r.address.str(),
                    r.last_reply);
+      count_delivery(delivery_outcome::Expired, now - env.arrival);
     }
     // Only the half that just tried a recipient moves its next attempt on.
     if (r.status == rcpt_status::Deferred && r.next_attempt <= now &&

@@ -12,10 +12,14 @@
 #include <boost/asio/write.hpp>
 
 #include <array>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <ctime>
 
 #include "common/asio_unix.hpp"
+#include "common/metrics.hpp"
 #include "policy/credentials.hpp"
 #include "smtp/server/listener.hpp"
 #include "smtp/server/session.hpp"
@@ -32,6 +36,47 @@ using unix_socket = asio::local::stream_protocol;
 namespace {
 
 constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
+
+// --- Metrics (STYLE.md 10; docs/operations.md lists them) ----------------------------
+
+metrics::family<metrics::counter>& m_connections_total =
+    metrics::default_registry().add_counter_family(
+        "posthorn_connections_total", "SMTP connections accepted, by listener (refused included).",
+        {"listener"});
+metrics::family<metrics::gauge>& m_connections = metrics::default_registry().add_gauge_family(
+    "posthorn_connections", "SMTP connections open now, by listener.", {"listener"});
+metrics::family<metrics::counter>& m_connections_refused =
+    metrics::default_registry().add_counter_family(
+        "posthorn_connections_refused_total",
+        "Connections refused with 421 for [limits] connections or connections_per_ip.",
+        {"listener"});
+metrics::family<metrics::counter>& m_tls_handshakes =
+    metrics::default_registry().add_counter_family(
+        "posthorn_tls_handshakes_total", "Server TLS handshakes (STARTTLS, implicit TLS) by result.",
+        {"result"});
+metrics::counter& m_tls_success = m_tls_handshakes.with({"success"});
+metrics::counter& m_tls_failure = m_tls_handshakes.with({"failure"});
+
+// One listener's connection metrics, resolved once for all three.
+struct listener_metrics {
+  metrics::counter& total;
+  metrics::gauge& open;
+  metrics::counter& refused;
+};
+
+// One lookup per connection (like the per-IP count), nothing per command.
+listener_metrics& metrics_for(const std::string& listener) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, std::unique_ptr<listener_metrics>> known;
+  std::lock_guard lock(mu);
+  std::unique_ptr<listener_metrics>& m = known[listener];
+  if (!m) {
+    m.reset(new listener_metrics{m_connections_total.with({listener}),
+                                 m_connections.with({listener}),
+                                 m_connections_refused.with({listener})});
+  }
+  return *m;
+}
 
 // The session's window onto the spool; every call here is cheap and non-blocking.
 class spool_env final : public session_env {
@@ -201,6 +246,12 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
   peer_identity who = identify(sock, cfg);
   const std::string& ip = who.key;
   bool admitted = ctx.limits.acquire(ip);
+  listener_metrics& counted = metrics_for(where.address);
+  counted.total.inc();
+  if (!admitted) {
+    counted.refused.inc();
+  }
+  metrics::gauge_hold open_now(admitted ? &counted.open : nullptr);
   spool_env env_api(ctx.spool, ctx.auth_limiter.get(), ip);
   session_settings settings = session_settings::from(cfg, where);
   std::shared_ptr<ssl::context> tls_ctx =
@@ -243,10 +294,12 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
     conn->extend(cfg.limits.command_timeout);
     auto [hec] = co_await tls->async_handshake(ssl::stream_base::server, k_tuple);
     if (hec || conn->timed_out) {
+      m_tls_failure.inc();
       spdlog::info("event=tls-failed client=[{}] reason=\"{}\"", ip,
                    conn->timed_out ? std::string("timeout") : hec.message());
       co_return false;
     }
+    m_tls_success.inc();
     std::string info = tls::received_comment(tls->native_handle());
     spdlog::info("event=tls client=[{}] {}", ip, info);
     s.tls_started(std::move(info));
@@ -466,8 +519,9 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
   if (admitted) {
     const auto& st = s.stats();
     ctx.limits.release(ip);
-    spdlog::info("event=disconnect client=[{}] commands={} errors={} messages={}", ip,
-                 st.commands, st.errors, st.messages);
+    // Postfix's per-verb counts: "ehlo=1 mail=1 rcpt=2/3 data=1 quit=1 commands=6/7".
+    spdlog::info("event=disconnect client=[{}] {} errors={} messages={}", ip, st.summary(),
+                 st.errors, st.messages);
   }
 }
 

@@ -207,9 +207,7 @@ std::string session::counters::summary() const {
     ok += verb_ok[i];
     total += verb_total[i];
   }
-  if (total != 0) {
-    count("commands", ok, total);
-  }
+  count("commands", ok, total);
   return out;
 }
 

@@ -132,7 +132,8 @@ class session {
     std::array<std::uint32_t, k_verb_count> verb_total{}, verb_ok{};
 
     // Postfix's summary for the disconnect line: "ehlo=1 mail=1 rcpt=2/3 data=1 quit=1
-    // commands=6/7"; a count is "ok/total" where some were refused. "" without commands.
+    // commands=6/7"; a count is "ok/total" where some were refused ("commands=0" alone
+    // when there were none).
     std::string summary() const;
   };
   const counters& stats() const { return stats_; }
