@@ -201,10 +201,12 @@ int sendmail_command(std::string_view program, std::span<const std::string_view>
   }
 
   const fs::path config_file = choose_config(a);
-  if (a.mode == mail::sendmail_mode::ListQueue || a.mode == mail::sendmail_mode::Flush) {
-    // PENDING: queue_command (the queue helper's) is not in cli_commands.hpp yet.
-    std::cerr << program << ": queue commands are not wired yet\n";
-    return EX_SOFTWARE;
+  if (a.mode == mail::sendmail_mode::ListQueue) {
+    return queue_command(config_file.string(), queue_request{queue_action::List, "", false});
+  }
+  if (a.mode == mail::sendmail_mode::Flush) {
+    return queue_command(config_file.string(),
+                         queue_request{queue_action::Flush, a.flush_id, false});
   }
   const auto cfg = load_config_or_report(config_file);
   if (!cfg) {
