@@ -325,15 +325,18 @@ def queue_json(srv) -> list:
     return json.loads(r.stdout)
 
 
-def wait_deferred(srv, timeout: float = 15.0) -> dict:
-    """Waits until the queue holds one message whose recipient was tried and deferred."""
+def wait_deferred(srv, count: int, timeout: float = 15.0) -> list:
+    """Waits until the queue holds `count` messages whose recipients were all tried and
+    deferred; returns them."""
     deadline = time.monotonic() + timeout
     while True:
         q = queue_json(srv)
-        if q and all(rc["status"] == "deferred" for rc in q[0]["recipients"]):
-            return q[0]
+        if len(q) == count and all(rc["status"] == "deferred" and rc["attempts"] >= 1
+                                   for m in q for rc in m["recipients"]):
+            return q
         if time.monotonic() > deadline:
-            raise AssertionError(f"no deferred message in the queue: {q}\n{srv.log_tail()}")
+            raise AssertionError(f"not {count} deferred message(s) in the queue: {q}\n"
+                                 f"{srv.log_tail()}")
         time.sleep(0.1)
 
 
@@ -341,29 +344,37 @@ def test_bp_and_mailq_list_the_queue_and_q_flushes_it(make_server, tmp_path):
     from peers import Peer
 
     srv = make_server(users=USERS)  # relays to a dead smarthost port: mail waits
-    r = sendmail(srv, "-f", "alice@example.test", "far@remote.test",
-                 stdin=b"Subject: waiting\n\nx\n")
-    assert r.returncode == EX_OK, r.stderr
-    entry = wait_deferred(srv)
+    for rcpt in ("first@remote.test", "second@remote.test"):
+        r = sendmail(srv, "-f", "alice@example.test", rcpt, stdin=b"Subject: waiting\n\nx\n")
+        assert r.returncode == EX_OK, r.stderr
+    queued = wait_deferred(srv, 2)
+    ids = {m["recipients"][0]["address"]: m["id"] for m in queued}
 
     r = sendmail(srv, "-bp")
     assert r.returncode == 0, r.stderr
-    assert entry["id"].encode() in r.stdout and b"far@remote.test" in r.stdout, r.stdout
+    for rcpt, qid in ids.items():
+        assert qid.encode() in r.stdout and rcpt.encode() in r.stdout, r.stdout
 
     link = tmp_path / "mailq"
     link.symlink_to(require_binary())
     r = sendmail(srv, program=link)
     assert r.returncode == 0, r.stderr
-    assert entry["id"].encode() in r.stdout and b"far@remote.test" in r.stdout
+    for rcpt, qid in ids.items():
+        assert qid.encode() in r.stdout and rcpt.encode() in r.stdout, r.stdout
 
-    # The smarthost comes up; -q delivers now instead of after the retry time (minutes).
+    # The smarthost comes up; -qIID and -q deliver now instead of after the retry time
+    # (minutes away).
     peer = Peer("127.0.0.1", srv.dead_port).start()
     try:
-        r = sendmail(srv, "-q")
+        r = sendmail(srv, "-qI" + ids["first@remote.test"])
         assert r.returncode == 0, r.stderr
         (tx,) = peer.wait_for_messages(1)
-        assert tx.rcpt_tos == ["far@remote.test"]
+        assert tx.rcpt_tos == ["first@remote.test"]
         assert tx.mail_from == "alice@example.test"
+        r = sendmail(srv, "-q")
+        assert r.returncode == 0, r.stderr
+        txs = peer.wait_for_messages(2)
+        assert txs[1].rcpt_tos == ["second@remote.test"]
         srv.wait_spool_empty()
     finally:
         peer.stop()
