@@ -240,6 +240,13 @@ def test_invoked_as_sendmail_through_a_symlink_with_POSTHORN_CONFIG(srv, tmp_pat
     assert body_of(parse_delivered(raw).message) == b"via argv[0]\n.\nmore\n"
 
 
+def test_config_before_the_subcommand(srv):
+    r = subprocess.run([str(require_binary()), "-c", str(srv.config_path), "sendmail", "-t"],
+                       input=b"To: dave@example.test\n\nx\n", capture_output=True, timeout=60)
+    assert r.returncode == EX_OK, r.stderr
+    srv.wait_for_mail("dave@example.test")
+
+
 def test_server_not_running_exits_75_and_says_the_message_was_not_queued(make_server):
     srv = make_server(start=False, users=USERS)
     srv.ports = [free_port()]
