@@ -101,7 +101,7 @@ std::expected<std::string, int> read_message(bool dot_ends, std::uint64_t limit)
       break;
     }
     // Some headers are added later; the server has the last word on the size.
-    if (limit != 0 && in.message().size() > limit + 4096) {
+    if (limit != 0 && in.size() > limit + 4096) {
       std::cerr << "sendmail: the message is larger than the server accepts ([limits] "
                    "message_size = "
                 << limit << " octets); it was NOT sent\n";

@@ -35,6 +35,8 @@ class input_collector {
   void finish();
 
   bool ended() const { return ended_; }
+  // Octets held so far, the unfinished line included (for a size limit).
+  std::size_t size() const { return out_.size() + line_.size(); }
   // The message so far, CRLF line ends; complete after feed() returned true or finish().
   const std::string& message() const { return out_; }
   std::string take_message() { return std::move(out_); }

@@ -296,6 +296,18 @@ def test_harmless_sendmail_options_are_accepted(srv):
     srv.wait_for_mail("alice@example.test")
 
 
+def test_too_large_message_exits_65_before_reading_it_all(make_server):
+    srv = make_server(users=USERS, limits={"message_size": "2k"})
+    r = sendmail(srv, "alice@example.test", stdin=b"x" * 200_000)  # one endless line
+    assert r.returncode == EX_DATAERR, r.stderr
+    assert b"larger" in r.stderr
+    # Just over the limit: sendmail passes it on and the server refuses it (552).
+    r = sendmail(srv, "alice@example.test", stdin=b"Subject: big\n\n" + b"y" * 2100 + b"\n")
+    assert r.returncode == EX_DATAERR, r.stderr
+    assert b"552" in r.stderr
+    assert srv.spool_files() == []
+
+
 def test_refused_recipient_fails_the_whole_submission(srv):
     r = sendmail(srv, "alice@example.test", "nobody@example.test", stdin=b"Subject: x\n\nx\n")
     assert r.returncode == EX_DATAERR
