@@ -204,6 +204,12 @@ result<std::shared_ptr<metrics_server>> metrics_server::open(asio::io_context& i
     }
     addr = found.begin()->endpoint().address();
   }
+  if (!addr.is_loopback()) {
+    // Allowed (a private network may be where Prometheus is), but worth a word: anyone
+    // who reaches it sees the server's traffic figures.
+    spdlog::warn("the metrics listener on {} is not on loopback and has no authentication",
+                 text);
+  }
   tcp::endpoint ep(addr, where.port);
   tcp::acceptor& a = st->acceptor;
   a.open(ep.protocol(), ec);
