@@ -110,8 +110,8 @@ result<control_reply> control_call(const std::filesystem::path& socket,
         continue;
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        return fail(error::temp("", "no reply on " + path + " within " +
-                                        std::to_string(k_timeout_seconds) + "s"));
+        return fail(error::temp(
+            "", "no reply on " + path + " within " + std::to_string(k_timeout_seconds) + "s"));
       }
       return fail(io_failure(socket, "cannot read from", errno));
     }

@@ -13,9 +13,9 @@ struct op_name {
   bool needs_id;
 };
 constexpr op_name k_ops[] = {
-    {control_op::List, "list", false},     {control_op::Show, "show", true},
-    {control_op::Flush, "flush", false},   {control_op::Delete, "delete", true},
-    {control_op::Hold, "hold", true},      {control_op::Release, "release", true},
+    {control_op::List, "list", false},   {control_op::Show, "show", true},
+    {control_op::Flush, "flush", false}, {control_op::Delete, "delete", true},
+    {control_op::Hold, "hold", true},    {control_op::Release, "release", true},
 };
 
 // Queue ids are short and alphanumeric (spool.cpp); "ALL" is one of them by shape.
@@ -37,7 +37,8 @@ result<control_request> parse_request(std::string_view line) {
   if (line.size() > k_max_request) {
     return fail(error::perm("", "request too long"));
   }
-  nlohmann::ordered_json j = nlohmann::ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
+  nlohmann::ordered_json j =
+      nlohmann::ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return fail(error::perm("", "a request is one JSON object on one line"));
   }
@@ -97,8 +98,8 @@ std::string rfc3339_utc(std::int64_t unix_seconds) {
 }
 
 std::optional<std::int64_t> parse_rfc3339_utc(std::string_view text) {
-  if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
-      text[13] != ':' || text[16] != ':' || text[19] != 'Z') {
+  if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':' || text[19] != 'Z') {
     return std::nullopt;
   }
   std::tm tm{};
@@ -121,11 +122,11 @@ nlohmann::ordered_json envelope_json(const queue::envelope& env) {
                      {"last_reply", r.last_reply}});
   }
   return nlohmann::ordered_json{{"id", env.id},
-                        {"size", env.size},
-                        {"arrival", rfc3339_utc(env.arrival)},
-                        {"sender", env.sender.empty() ? std::string() : env.sender.str()},
-                        {"held", env.held},
-                        {"recipients", std::move(rcpts)}};
+                                {"size", env.size},
+                                {"arrival", rfc3339_utc(env.arrival)},
+                                {"sender", env.sender.empty() ? std::string() : env.sender.str()},
+                                {"held", env.held},
+                                {"recipients", std::move(rcpts)}};
 }
 
 std::string error_reply(std::string_view code, std::string_view message) {

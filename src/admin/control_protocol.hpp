@@ -3,10 +3,9 @@
 // I/O here. A request is one JSON object on one line; the reply is one JSON line, and
 // for `show` the message octets follow it (their length is in the reply).
 
-#include <nlohmann/json.hpp>
-
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -14,9 +16,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
-#include <array>
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -62,8 +61,7 @@ std::string not_found(const std::string& id) {
   return error_reply("not_found", "no message " + id + " in the queue");
 }
 
-std::string outcome_reply(const result<queue::scheduler::admin_outcome>& r,
-                          const std::string& id) {
+std::string outcome_reply(const result<queue::scheduler::admin_outcome>& r, const std::string& id) {
   if (!r) {
     return error_reply("failed", r.error().message);
   }
@@ -101,9 +99,9 @@ handled handle(const control_request& req, queue::scheduler& sched, queue::spool
       }
       std::uint64_t size = (*reader)->contents().size();
       return {dump_line(nlohmann::ordered_json{{"ok", true},
-                                       {"envelope", envelope_json(l->env)},
-                                       {"attempting", l->attempting},
-                                       {"message_size", size}}),
+                                               {"envelope", envelope_json(l->env)},
+                                               {"attempting", l->attempting},
+                                               {"message_size", size}}),
               std::move(*reader)};
     }
     case op::Flush: {
@@ -124,9 +122,10 @@ handled handle(const control_request& req, queue::scheduler& sched, queue::spool
         auto c = sched.delete_all();
         spdlog::info("event=delete-all deleted={} later={} failed={}", c.deleted, c.later,
                      c.failed);
-        return {dump_line(nlohmann::ordered_json{
-                    {"ok", true}, {"deleted", c.deleted}, {"later", c.later}, {"failed", c.failed}}),
-                nullptr};
+        return {
+            dump_line(nlohmann::ordered_json{
+                {"ok", true}, {"deleted", c.deleted}, {"later", c.later}, {"failed", c.failed}}),
+            nullptr};
       }
       return {outcome_reply(sched.delete_message(req.id), req.id), nullptr};
     }
@@ -166,8 +165,13 @@ bool peer_allowed(unix_socket::socket& sock) {
 struct control_server::state : std::enable_shared_from_this<control_server::state> {
   state(asio::io_context& io, asio::thread_pool& blocking, queue::scheduler& sched,
         queue::spool& spool, fs::path path)
-      : io(io), blocking(blocking), sched(sched), spool(spool), path(std::move(path)),
-        strand(asio::make_strand(io)), acceptor(strand) {}
+      : io(io),
+        blocking(blocking),
+        sched(sched),
+        spool(spool),
+        path(std::move(path)),
+        strand(asio::make_strand(io)),
+        acceptor(strand) {}
 
   asio::io_context& io;
   asio::thread_pool& blocking;
@@ -296,8 +300,8 @@ result<void> control_server::open() {
   // (which other threads' files depend on) is never touched.
   std::string tmpl = (path.parent_path() / ".control.XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) {
-    return fail(error::perm("", "cannot create a folder beside " + path.string() + ": " +
-                                    std::strerror(errno)));
+    return fail(error::perm(
+        "", "cannot create a folder beside " + path.string() + ": " + std::strerror(errno)));
   }
   const fs::path tmp_dir = tmpl;
   const fs::path tmp = tmp_dir / "s";

@@ -116,7 +116,8 @@ void print_list(const json& messages, const json& attempting) {
 std::string outcome_text(queue_action a, const std::string& id, const std::string& result) {
   if (result == "later") {
     return id + ": out for delivery now; " +
-           (a == queue_action::Flush ? "attempted again right after" : "done when the attempt ends");
+           (a == queue_action::Flush ? "attempted again right after"
+                                     : "done when the attempt ends");
   }
   switch (a) {
     case queue_action::Flush:

@@ -11,13 +11,11 @@ namespace {
 using json = nlohmann::ordered_json;
 
 TEST(ControlProtocol, RequestsRoundTrip) {
-  for (control_request req : {control_request{control_op::List, ""},
-                              control_request{control_op::Show, "08DnQJm7nWnP"},
-                              control_request{control_op::Flush, ""},
-                              control_request{control_op::Flush, "08DnQJm7nWnP"},
-                              control_request{control_op::Delete, "ALL"},
-                              control_request{control_op::Hold, "abc"},
-                              control_request{control_op::Release, "abc"}}) {
+  for (control_request req :
+       {control_request{control_op::List, ""}, control_request{control_op::Show, "08DnQJm7nWnP"},
+        control_request{control_op::Flush, ""}, control_request{control_op::Flush, "08DnQJm7nWnP"},
+        control_request{control_op::Delete, "ALL"}, control_request{control_op::Hold, "abc"},
+        control_request{control_op::Release, "abc"}}) {
     std::string line = encode_request(req);
     EXPECT_EQ(line.find('\n'), std::string::npos);
     auto back = parse_request(line);
@@ -32,8 +30,8 @@ TEST(ControlProtocol, BadRequestsAreRefusedWithAReason) {
        {"", "not json", "[]", "42", "{}", R"({"op": 1})", R"({"op": "explode"})",
         R"({"op": "show"})", R"({"op": "hold", "id": ""})", R"({"op": "hold", "id": 7})",
         R"({"op": "hold", "id": "../x"})", R"({"op": "hold", "id": "a b"})",
-        R"({"op": "hold", "id": "ALL"})", R"({"op": "flush", "id": "ALL"})",
-        "{\"op\": \"list\"", "\xff\xfe"}) {
+        R"({"op": "hold", "id": "ALL"})", R"({"op": "flush", "id": "ALL"})", "{\"op\": \"list\"",
+        "\xff\xfe"}) {
     auto r = parse_request(line);
     EXPECT_FALSE(r.has_value()) << line;
     if (!r) {
@@ -77,19 +75,18 @@ TEST(ControlProtocol, EnvelopeHasTheFieldsOfDesign44InOrder) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     keys.push_back(it.key());
   }
-  EXPECT_EQ(keys, (std::vector<std::string>{"id", "size", "arrival", "sender", "held",
-                                            "recipients"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"id", "size", "arrival", "sender", "held", "recipients"}));
   EXPECT_EQ(j["id"], "08DnQJm7nWnP");
   EXPECT_EQ(j["size"], 1234);
   EXPECT_EQ(j["arrival"], "2023-11-14T22:13:20Z");
   EXPECT_EQ(j["sender"], "someone@example.net");
   EXPECT_EQ(j["held"], true);
   ASSERT_EQ(j["recipients"].size(), 2u);
-  EXPECT_EQ(j["recipients"][0],
-            json({{"address", "alice@example.test"},
-                  {"status", "delivered"},
-                  {"attempts", 1},
-                  {"last_reply", "250 2.0.0 delivered to maildir"}}));
+  EXPECT_EQ(j["recipients"][0], json({{"address", "alice@example.test"},
+                                      {"status", "delivered"},
+                                      {"attempts", 1},
+                                      {"last_reply", "250 2.0.0 delivered to maildir"}}));
   EXPECT_EQ(j["recipients"][1]["status"], "deferred");
   EXPECT_EQ(j["recipients"][1]["attempts"], 2);
 
@@ -108,8 +105,9 @@ TEST(ControlProtocol, OctetsThatAreNotUtf8DoNotBreakTheReply) {
   EXPECT_EQ(line.back(), '\n');
   EXPECT_EQ(line.find('\n'), line.size() - 1);
   json back = json::parse(line);
-  EXPECT_NE(back["messages"][0]["recipients"][0]["last_reply"].get<std::string>().find("bad octets"),
-            std::string::npos);
+  EXPECT_NE(
+      back["messages"][0]["recipients"][0]["last_reply"].get<std::string>().find("bad octets"),
+      std::string::npos);
 }
 
 TEST(ControlProtocol, Rfc3339RoundTrips) {
