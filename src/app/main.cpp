@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
     if (!cfg) {
       return k_exit_usage;
     }
+    serve_opts.config_file = config_file;  // read again on SIGHUP
     return run_serve(*cfg, serve_opts);
   }
   if (check->parsed()) {

@@ -3,6 +3,9 @@
 
 #include "app/serve.hpp"
 
+#include "app/privileges.hpp"
+#include "app/reload.hpp"
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -176,6 +179,11 @@ void queue_report(const config::config& cfg, const policy::accounts& accounts, q
 int run_serve(const config::config& cfg_in, const serve_options& opts) {
   setup_logging(opts.log_level);
   auto cfg = std::make_shared<const config::config>(cfg_in);
+  // `user` is checked before anything is created or bound: a typo is a config error.
+  if (auto who = resolve_run_as(*cfg); !who) {
+    spdlog::critical("{}: {}", cfg->source.string(), who.error().message);
+    return 2;
+  }
 
   auto accounts = policy::accounts::load(*cfg);
   if (!accounts) {
@@ -218,8 +226,9 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   smtp::server_context* ctx_ptr = nullptr;
   queue::scheduler scheduler(
       **spool, cfg->queue,
-      [&cfg](std::vector<queue::scheduler::attempt>& batch, const std::function<void()>& record) {
-        deliver_locally(*cfg, batch, record);
+      [&ctx_ptr](std::vector<queue::scheduler::attempt>& batch,
+                 const std::function<void()>& record) {
+        deliver_locally(*ctx_ptr->cfg.load(), batch, record);  // the live config (SIGHUP)
       },
       2, unix_now,
       [&remote](std::vector<queue::scheduler::remote_attempt>& batch, std::function<void()> done) {
@@ -227,8 +236,8 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
       },
       [&](const queue::envelope& env, const queue::message_reader& message,
           queue::report_kind kind, const std::vector<std::size_t>& rcpts) {
-        queue_report(*cfg, *ctx_ptr->accounts.load(), **spool, *sched_ptr, env, message, kind,
-                     rcpts);
+        queue_report(*ctx_ptr->cfg.load(), *ctx_ptr->accounts.load(), **spool, *sched_ptr, env,
+                     message, kind, rcpts);
       });
   sched_ptr = &scheduler;
 
@@ -242,18 +251,11 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
                                                    cfg->limits.connections_per_ip)};
   ctx_ptr = &ctx;
   spdlog::info("event=recovered messages={}", recovered->size());
-  for (queue::envelope& env : *recovered) {
-    scheduler.submit(std::move(env));
-  }
 
   // TLS when a certificate is configured or may be generated; without one, no STARTTLS
   // and no implicit-TLS listeners.
   std::shared_ptr<tls::context_store> tls_store;
-  bool wants_tls = cfg->tls.self_signed || std::filesystem::exists(cfg->tls.cert);
-  for (const config::listen_config& l : cfg->listen) {
-    wants_tls = wants_tls || l.role == config::listener_role::Submissions;
-  }
-  if (wants_tls) {
+  if (wants_server_tls(*cfg)) {
     auto store = tls::context_store::create(tls::server_settings::from(*cfg));
     if (!store) {
       spdlog::critical("TLS: {}", store.error().message);
@@ -312,29 +314,31 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
     spdlog::info("event=listening address={} role=metrics", metrics_listener->address());
   }
 
-  // SIGHUP: users, aliases, relocated users and certificates are read again; new
-  // sessions get them, running ones keep theirs; a broken file keeps the old set.
+  // `user`: run as that user from here on. This must stay AFTER every socket is bound
+  // (the listeners, the submit and control sockets, metrics: ports below 1024 need
+  // root) and after the state exists (spool, generated TLS files), and BEFORE anything
+  // writes mail as root: the recovered messages are handed to the scheduler below, and
+  // sessions start with io.run().
+  if (auto r = drop_privileges(*cfg); !r) {
+    spdlog::critical("cannot drop privileges: {}", r.error().message);
+    return 1;
+  }
+  for (queue::envelope& env : *recovered) {
+    scheduler.submit(std::move(env));
+  }
+
+  // SIGHUP: the config file and the users, aliases, relocated and certificate files are
+  // read again off the event loop (reload.hpp); new sessions get them, running ones keep
+  // theirs; anything broken keeps the whole old set.
+  reload_targets reload{opts.config_file.empty() ? cfg->source : opts.config_file, ctx,
+                        scheduler, remote, tls_store};
   asio::signal_set hup(io, SIGHUP);
   std::function<void()> await_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) {
         return;
       }
-      asio::post(blocking, [&] {
-        if (auto fresh = policy::accounts::load(*cfg); fresh) {
-          ctx.accounts.store(*fresh);
-          spdlog::info("event=reload what=accounts users={}", (*fresh)->users().size());
-        } else {
-          spdlog::error("event=reload-failed what=accounts reason=\"{}\"", fresh.error().str());
-        }
-        if (tls_store) {
-          if (auto r = tls_store->reload(); r) {
-            spdlog::info("event=reload what=tls");
-          } else {
-            spdlog::error("event=reload-failed what=tls reason=\"{}\"", r.error().message);
-          }
-        }
-      });
+      asio::post(blocking, [&] { reload_config(reload); });
       await_hup();
     });
   };
@@ -346,12 +350,12 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   std::function<void(std::chrono::steady_clock::time_point)> wait_for_sessions =
       [&](std::chrono::steady_clock::time_point started) {
         auto elapsed = std::chrono::steady_clock::now() - started;
-        if (ctx.connections.size() == 0 || elapsed > cfg->limits.shutdown_timeout +
-                                                         std::chrono::seconds(5)) {
+        const auto grace = ctx.cfg.load()->limits.shutdown_timeout;  // as last reloaded
+        if (ctx.connections.size() == 0 || elapsed > grace + std::chrono::seconds(5)) {
           io.stop();
           return;
         }
-        if (!ctx.closing_all && elapsed >= cfg->limits.shutdown_timeout) {
+        if (!ctx.closing_all && elapsed >= grace) {
           spdlog::info("event=stopping closing={}", ctx.connections.size());
           ctx.closing_all = true;
           ctx.connections.wake_all();
@@ -372,7 +376,7 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
     // once, transactions under way may finish for [limits] shutdown_timeout, then the
     // rest get 421 too. A message is either committed (250) or was never acknowledged.
     spdlog::info("event=stopping signal={} connections={} grace={}s", sig,
-                 ctx.connections.size(), cfg->limits.shutdown_timeout.count());
+                 ctx.connections.size(), ctx.cfg.load()->limits.shutdown_timeout.count());
     ctx.stopping = true;
     for (auto& l : listeners) {
       l->close();

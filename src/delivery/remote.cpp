@@ -137,7 +137,7 @@ void apply(queue::envelope& env, std::size_t i, queue::rcpt_status status, std::
 
 // What one domain's delivery needs from the agent.
 struct agent_context {
-  const config::config& cfg;
+  std::shared_ptr<const config::config> cfg;  // the batch's; a reload does not change it
   dns::resolver& resolver;
   asio::ssl::context* tls;
   std::shared_ptr<const smtp::client_credentials> smarthost_credentials;
@@ -147,7 +147,7 @@ struct agent_context {
 awaitable<void> deliver_domain(asio::any_io_executor ex, agent_context ctx,
                                std::vector<queue::scheduler::remote_attempt>& batch,
                                domain_group group, std::string dest) {
-  const config::config& cfg = ctx.cfg;
+  const config::config& cfg = *ctx.cfg;
   route rt = co_await find_route(cfg, ctx.resolver, group.domain);
   if (rt.failure) {
     const error& e = *rt.failure;
@@ -266,7 +266,8 @@ void destination_limiter::release(const std::string& dest) {
     return;
   }
   entry& e = it->second;
-  if (!e.waiting.empty()) {
+  // Over a limit lowered by a reload, the slot is dropped rather than passed on.
+  if (!e.waiting.empty() && e.active <= limit_) {
     // The slot passes straight to the first waiter: `active` stays as it is.
     std::shared_ptr<waiter> w = std::move(e.waiting.front());
     e.waiting.pop_front();
@@ -279,6 +280,21 @@ void destination_limiter::release(const std::string& dest) {
   }
 }
 
+void destination_limiter::set_limit(std::size_t limit) {
+  std::lock_guard lock(mu_);
+  limit_ = limit == 0 ? 1 : limit;
+  // A higher limit admits waiters now, not only at the next release.
+  for (auto& [dest, e] : entries_) {
+    while (e.active < limit_ && !e.waiting.empty()) {
+      std::shared_ptr<waiter> w = std::move(e.waiting.front());
+      e.waiting.pop_front();
+      ++e.active;
+      w->granted = true;
+      asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+    }
+  }
+}
+
 std::size_t destination_limiter::active(const std::string& dest) const {
   std::lock_guard lock(mu_);
   auto it = entries_.find(dest);
@@ -288,29 +304,44 @@ std::size_t destination_limiter::active(const std::string& dest) const {
 remote_agent::remote_agent(asio::any_io_executor ex, std::shared_ptr<const config::config> cfg,
                            dns::resolver& resolver, std::shared_ptr<asio::ssl::context> client_tls)
     : ex_(std::move(ex)),
-      cfg_(std::move(cfg)),
       resolver_(resolver),
       client_tls_(std::move(client_tls)),
-      limiter_(cfg_->relay.destination_concurrency) {
-  if (!cfg_->relay.smarthost.empty() && !cfg_->relay.smarthost_user.empty()) {
+      limiter_(cfg->relay.destination_concurrency) {
+  settings_.store(make_settings(std::move(cfg)));
+}
+
+std::shared_ptr<const remote_agent::settings> remote_agent::make_settings(
+    std::shared_ptr<const config::config> cfg) {
+  auto s = std::make_shared<settings>();
+  if (!cfg->relay.smarthost.empty() && !cfg->relay.smarthost_user.empty()) {
     auto c = std::make_shared<smtp::client_credentials>();
-    c->user = cfg_->relay.smarthost_user;
-    c->password.assign(cfg_->relay.smarthost_password);
-    smarthost_credentials_ = std::move(c);
+    c->user = cfg->relay.smarthost_user;
+    c->password.assign(cfg->relay.smarthost_password);
+    s->smarthost_credentials = std::move(c);
   }
+  s->cfg = std::move(cfg);
+  return s;
+}
+
+void remote_agent::reconfigure(std::shared_ptr<const config::config> cfg) {
+  limiter_.set_limit(cfg->relay.destination_concurrency);
+  settings_.store(make_settings(std::move(cfg)));
 }
 
 void remote_agent::deliver(std::vector<queue::scheduler::remote_attempt>& batch,
                            std::function<void()> done) {
+  // One config for the whole batch, even if a reload lands in the middle of it.
+  const std::shared_ptr<const settings> live = settings_.load();
+  const config::config& cfg = *live->cfg;
   // Group by domain (normalized), keeping batch order within each group.
   std::vector<domain_group> groups;
   std::vector<std::string> dests;  // the limiter's key per group
   std::map<std::string, std::size_t> index;
   for (std::size_t a = 0; a < batch.size(); ++a) {
     for (std::size_t i : batch[a].rcpts) {
-      std::string key = cfg_->relay.smarthost.empty()
+      std::string key = cfg.relay.smarthost.empty()
                             ? mail::normalize_domain(batch[a].env->recipients[i].address.domain)
-                            : "smarthost " + cfg_->relay.smarthost;
+                            : "smarthost " + cfg.relay.smarthost;
       auto [it, fresh] = index.try_emplace(key, groups.size());
       if (fresh) {
         groups.push_back(domain_group{batch[a].env->recipients[i].address.domain, {}});
@@ -328,7 +359,8 @@ void remote_agent::deliver(std::vector<queue::scheduler::remote_attempt>& batch,
   auto strand = asio::make_strand(ex_);
   auto remaining = std::make_shared<std::size_t>(groups.size());
   auto finish = std::make_shared<std::function<void()>>(std::move(done));
-  const agent_context ctx{*cfg_, resolver_, client_tls_.get(), smarthost_credentials_, limiter_};
+  const agent_context ctx{live->cfg, resolver_, client_tls_.get(), live->smarthost_credentials,
+                          limiter_};
   for (std::size_t g = 0; g < groups.size(); ++g) {
     asio::co_spawn(strand,
                    deliver_domain(strand, ctx, batch, std::move(groups[g]), std::move(dests[g])),

@@ -9,6 +9,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -52,6 +53,9 @@ class destination_limiter {
     std::string dest_;
   };
 
+  // A new limit (config reload): a higher one admits waiters at once; with a lower one,
+  // connections already open stay and the next ones wait until below it.
+  void set_limit(std::size_t limit);
   // Waits until `dest` has fewer than `limit` connections, then holds one.
   boost::asio::awaitable<slot> acquire(std::string dest);
   // Connections held for `dest` now (tests, metrics).
@@ -80,13 +84,23 @@ class remote_agent {
   // Failed with last_reply set and attempts counted; then `done` runs (on the executor).
   void deliver(std::vector<queue::scheduler::remote_attempt>& batch, std::function<void()> done);
 
+  // A reloaded config for the batches that start from now on (thread-safe); batches
+  // under way finish with the one they started with.
+  void reconfigure(std::shared_ptr<const config::config> cfg);
+
  private:
+  // What a batch takes from the config, swapped whole by reconfigure().
+  struct settings {
+    std::shared_ptr<const config::config> cfg;
+    // The smarthost login; null when there is none (never given to MX hosts).
+    std::shared_ptr<const smtp::client_credentials> smarthost_credentials;
+  };
+  static std::shared_ptr<const settings> make_settings(std::shared_ptr<const config::config> cfg);
+
   boost::asio::any_io_executor ex_;
-  std::shared_ptr<const config::config> cfg_;
+  std::atomic<std::shared_ptr<const settings>> settings_;
   dns::resolver& resolver_;
   std::shared_ptr<boost::asio::ssl::context> client_tls_;
-  // The smarthost login; null when there is none (never given to MX hosts).
-  std::shared_ptr<const smtp::client_credentials> smarthost_credentials_;
   destination_limiter limiter_;
 };
 
