@@ -70,6 +70,22 @@ void scheduler::schedule_locked(slot& s, std::int64_t due, const std::string& id
   // heap cannot take it out); run() drops items whose seq is not the slot's.
   s.seq = ++seq_;
   heap_.push(due_item{due, s.seq, id});
+  // Stale items leave the heap only when they come due; repeated flushes of a long
+  // queue (`sendmail -q` from cron) would pile them up until then. Rebuilding is
+  // O(n log n), paid once per n pushes.
+  if (heap_.size() > 2 * messages_.size() + 1024) {
+    std::vector<due_item> live;
+    live.reserve(messages_.size());
+    while (!heap_.empty()) {
+      const due_item& top = heap_.top();
+      auto it = messages_.find(top.id);
+      if (it != messages_.end() && it->second.seq == top.seq) {
+        live.push_back(top);
+      }
+      heap_.pop();
+    }
+    heap_ = decltype(heap_)(std::greater<>(), std::move(live));
+  }
 }
 
 void scheduler::make_due_locked(slot& s, std::int64_t now) {

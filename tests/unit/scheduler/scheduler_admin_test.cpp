@@ -306,6 +306,30 @@ TEST_F(SchedulerAdminTest, FlushOfAMessageOutForDeliveryRetriesItRightAfter) {
   ASSERT_TRUE(eventually([&] { return attempts_.load() == 2; }));
 }
 
+TEST_F(SchedulerAdminTest, RepeatedFlushesLeaveOneLiveSchedule) {
+  // Each flush and attempt leaves the previous retry item behind in the heap (stale);
+  // past ~1024 of them the heap is rebuilt. Either way, when the retry time comes the
+  // message is attempted once, not once per item.
+  start();
+  envelope env = deferred_message();
+  constexpr int k_flushes = 1100;
+  for (int i = 0; i < k_flushes; ++i) {
+    const int before = attempts_.load();
+    ASSERT_NE(sched_->flush(env.id), outcome::NotFound);
+    for (int spin = 0; spin < 20000 && attempts_.load() == before; ++spin) {
+      std::this_thread::sleep_for(100us);
+    }
+    ASSERT_EQ(attempts_.load(), before + 1) << "flush " << i;
+  }
+  ASSERT_TRUE(eventually([&] { return sched_->counts().deferred == 1; }));
+  const int before = attempts_.load();
+  now_ += 3600;
+  sched_->poke();
+  ASSERT_TRUE(eventually([&] { return attempts_.load() == before + 1; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(attempts_.load(), before + 1);
+}
+
 TEST_F(SchedulerAdminTest, CountsAndSnapshotShowEveryState) {
   start();
   envelope deferred = deferred_message();
