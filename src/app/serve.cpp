@@ -13,6 +13,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <sys/stat.h>
+
 #include <ctime>
 #include <thread>
 
@@ -27,6 +29,7 @@
 #include "policy/accounts.hpp"
 #include "queue/committer.hpp"
 #include "queue/delivery_metrics.hpp"
+#include "queue/file_io.hpp"
 #include "queue/scheduler.hpp"
 #include "queue/spool.hpp"
 #include "smtp/server/listener.hpp"
@@ -189,6 +192,25 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   if (!accounts) {
     spdlog::critical("{}", accounts.error().str());
     return 2;
+  }
+  // state_dir may be traversed by everyone (0711), so that local users reach
+  // submit.sock for sendmail; what is inside (spool/, tls/, control.sock) is private.
+  // A state_dir that exists keeps the mode its administrator gave it.
+  if (std::error_code fec; !std::filesystem::exists(cfg->state_dir, fec)) {
+    int err = queue::io::make_dirs(cfg->state_dir, 0711);
+    if (err == 0 && ::chmod(cfg->state_dir.c_str(), 0711) != 0) {  // whatever the umask
+      err = errno;
+    }
+    if (err != 0) {
+      spdlog::critical("cannot create state_dir {}: {}", cfg->state_dir.string(),
+                       queue::io::errno_text(err));
+      return 1;
+    }
+  }
+  if (struct stat st {}; ::stat(cfg->state_dir.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
+    spdlog::warn("event=config state_dir={} reason=\"mode {:o}: local users cannot reach "
+                 "submit.sock (sendmail); chmod o+x to let them\"",
+                 cfg->state_dir.string(), st.st_mode & 07777);
   }
   auto spool = queue::spool::open(cfg->spool_dir());
   if (!spool) {
