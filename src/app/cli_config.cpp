@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "app/cli_commands.hpp"
+#include "app/privileges.hpp"
 #include "policy/accounts.hpp"
 
 namespace posthorn::app {
@@ -27,6 +28,13 @@ int check_config(const std::filesystem::path& file) {
   if (!accounts) {
     std::cerr << accounts.error().str() << '\n';
     return k_exit_usage;
+  }
+  // `serve` would refuse to start (as root) with an unknown user; say it here first.
+  if (!cfg->user.empty()) {
+    if (auto who = lookup_user(cfg->user); !who) {
+      std::cerr << file.string() << ": " << who.error().message << '\n';
+      return k_exit_usage;
+    }
   }
   std::cout << file.string() << ": config ok\n";
   return k_exit_ok;

@@ -96,33 +96,41 @@ void warn_unreadable(const config::config& cfg) {
 
 }  // namespace
 
-result<std::optional<run_as_user>> resolve_run_as(const config::config& cfg) {
-  if (cfg.user.empty()) {
-    return std::nullopt;
-  }
+result<run_as_user> lookup_user(const std::string& name) {
   // getpwnam_r: other threads may already be running (the thread pool, the committer).
   long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
   std::vector<char> buf(size > 0 ? static_cast<std::size_t>(size) : 16384);
   struct passwd pw {};
   struct passwd* found = nullptr;
   int rc = 0;
-  while ((rc = ::getpwnam_r(cfg.user.c_str(), &pw, buf.data(), buf.size(), &found)) == ERANGE) {
+  while ((rc = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found)) == ERANGE) {
     buf.resize(buf.size() * 2);
   }
   if (rc != 0) {
-    return fail(failure("user = \"" + cfg.user + "\": cannot look it up: " + errno_text(rc)));
+    return fail(failure("user: cannot look up \"" + name + "\": " + errno_text(rc)));
   }
   if (found == nullptr) {
-    return fail(failure("user = \"" + cfg.user + "\": no such user"));
+    return fail(failure("user: no such user \"" + name + "\""));
   }
-  run_as_user who{cfg.user, pw.pw_uid, pw.pw_gid};
+  return run_as_user{name, pw.pw_uid, pw.pw_gid};
+}
+
+result<std::optional<run_as_user>> resolve_run_as(const config::config& cfg) {
+  if (cfg.user.empty()) {
+    return std::nullopt;
+  }
+  auto found = lookup_user(cfg.user);
+  if (!found) {
+    return fail(found.error());
+  }
+  const run_as_user& who = *found;
   if (::geteuid() == 0) {
     return who.uid == 0 ? std::nullopt : std::optional<run_as_user>(who);
   }
   if (::geteuid() == who.uid) {
     return std::nullopt;  // started as that user already (a unit with User=): fine
   }
-  return fail(failure("user = \"" + cfg.user + "\": switching to it needs root; running as uid " +
+  return fail(failure("user: switching to \"" + cfg.user + "\" needs root; running as uid " +
                       std::to_string(::geteuid())));
 }
 

@@ -18,6 +18,9 @@ struct run_as_user {
   gid_t gid = 0;
 };
 
+// The account of that name; an error ("user: no such user ...") when there is none.
+result<run_as_user> lookup_user(const std::string& name);
+
 // Checked at start, before anything is bound: nullopt when there is nothing to drop (no
 // `user`, or the process already runs as it); an error, a config error to the caller
 // (exit 2), when the user does not exist or the process is neither root nor that user.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DOMAIN, POSTHORN_BIN, Server, free_port, require_binary
+from conftest import DOMAIN, POSTHORN_BIN, Server, free_port, require_binary, run_cli
 from smtpclient import SmtpConn, make_message
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -184,6 +184,10 @@ def test_an_unknown_user_is_a_config_error_before_anything_is_created(servers):
     assert r.returncode == 2, r
     assert "posthorn-no-such-user" in r.stderr and "no such user" in r.stderr, r.stderr
     assert not srv.state_dir.exists(), "nothing may be created before the user is known"
+    # check-config (the unit's ExecStartPre) says so too.
+    r = run_cli("check-config", config=srv.config_path)
+    assert r.returncode == 2, r
+    assert "no such user" in r.stderr, r.stderr
 
 
 def _as_user(uid: int, gid: int):
