@@ -9,7 +9,6 @@
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,6 +20,7 @@
 #include <cstring>
 
 #include "admin/control_protocol.hpp"
+#include "common/asio_unix.hpp"
 
 namespace posthorn::admin {
 
@@ -28,7 +28,6 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using asio::awaitable;
 using unix_socket = asio::local::stream_protocol;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -224,23 +223,32 @@ awaitable<void> control_server::state::accept_loop() {
   }
 }
 
-awaitable<void> control_server::state::serve_client(unix_socket::socket sock) {
+awaitable<void> control_server::state::serve_client(unix_socket::socket client) {
   auto self = shared_from_this();
-  if (!peer_allowed(sock)) {
+  if (!peer_allowed(client)) {
     spdlog::warn("control: refused a client of another user");
     co_return;
   }
+  // The deadline cancels the socket's operation when it passes; the timer's handler
+  // holds the socket weakly, as it may run after this coroutine has ended.
+  auto sock_ptr = std::make_shared<unix_socket::socket>(std::move(client));
+  unix_socket::socket& sock = *sock_ptr;
   asio::steady_timer timer(sock.get_executor());
+  auto arm = [&](std::chrono::seconds d) {
+    timer.expires_after(d);
+    timer.async_wait([w = std::weak_ptr<unix_socket::socket>(sock_ptr)](boost::system::error_code e) {
+      if (auto s = w.lock(); s && !e) {
+        boost::system::error_code ignored;
+        s->cancel(ignored);
+      }
+    });
+  };
   std::string buf;
   while (true) {
-    timer.expires_after(k_idle);
-    auto read = co_await (
-        asio::async_read_until(sock, asio::dynamic_buffer(buf, k_max_request + 1), '\n', k_tuple) ||
-        timer.async_wait(k_tuple));
-    if (read.index() == 1) {
-      co_return;  // idle too long
-    }
-    auto [ec, n] = std::get<0>(read);
+    arm(k_idle);
+    auto [ec, n] = co_await asio::async_read_until(
+        sock, asio::dynamic_buffer(buf, k_max_request + 1), '\n', k_tuple);
+    timer.cancel();
     if (ec == asio::error::not_found) {
       // The buffer filled without a line end: refuse and hang up (no resync).
       co_await asio::async_write(sock, asio::buffer(error_reply("bad_request", "request too long")),
@@ -267,10 +275,11 @@ awaitable<void> control_server::state::serve_client(unix_socket::socket sock) {
     std::array<asio::const_buffer, 2> bufs{
         asio::buffer(out.head),
         out.body ? asio::buffer(out.body->contents()) : asio::const_buffer()};
-    timer.expires_after(k_write);
-    auto wrote = co_await (asio::async_write(sock, bufs, k_tuple) || timer.async_wait(k_tuple));
-    if (wrote.index() == 1 || std::get<0>(std::get<0>(wrote))) {
-      co_return;
+    arm(k_write);
+    auto [wec, written] = co_await asio::async_write(sock, bufs, k_tuple);
+    timer.cancel();
+    if (wec) {
+      co_return;  // gone, or too slow to read its answer
     }
   }
 }
@@ -285,51 +294,12 @@ const fs::path& control_server::path() const { return state_->path; }
 
 result<void> control_server::open() {
   const fs::path& path = state_->path;
-  boost::system::error_code ec;
-  std::error_code fec;
-  if (fs::exists(fs::symlink_status(path, fec))) {
-    // Left by a crash, or a server that is still running: only the latter answers.
-    unix_socket::socket probe(state_->io);
-    probe.connect(unix_socket::endpoint(path.string()), ec);
-    if (!ec) {
-      return fail(error::perm("", "another server answers on " + path.string()));
-    }
+  auto bound = bind_unix_acceptor(state_->io, path, 0600);
+  if (!bound) {
+    return fail(bound.error());
   }
-  // Bound inside a fresh private folder, given its mode there, then renamed into place:
-  // the socket is never reachable with wider permissions, and the process-wide umask
-  // (which other threads' files depend on) is never touched.
-  std::string tmpl = (path.parent_path() / ".control.XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    return fail(error::perm(
-        "", "cannot create a folder beside " + path.string() + ": " + std::strerror(errno)));
-  }
-  const fs::path tmp_dir = tmpl;
-  const fs::path tmp = tmp_dir / "s";
-  auto cleanup = [&] {
-    ::unlink(tmp.c_str());
-    ::rmdir(tmp_dir.c_str());
-  };
-  unix_socket::acceptor& acc = state_->acceptor;
-  acc.open(unix_socket(), ec);
-  if (!ec) {
-    acc.bind(unix_socket::endpoint(tmp.string()), ec);
-  }
-  if (!ec && ::chmod(tmp.c_str(), 0600) != 0) {
-    ec.assign(errno, boost::system::system_category());
-  }
-  if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ec.assign(errno, boost::system::system_category());
-  }
-  if (!ec) {
-    acc.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  cleanup();
-  state_->bound = !ec;
-  if (ec) {
-    boost::system::error_code ignored;
-    acc.close(ignored);
-    return fail(error::perm("", "cannot listen on " + path.string() + ": " + ec.message()));
-  }
+  state_->acceptor = std::move(*bound);
+  state_->bound = true;
   return {};
 }
 

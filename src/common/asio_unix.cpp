@@ -2,8 +2,12 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include <mutex>
+#include <cstdlib>
+
+#include <cerrno>
+#include <cstring>
 #include <system_error>
 
 namespace posthorn {
@@ -11,38 +15,45 @@ namespace posthorn {
 namespace asio = boost::asio;
 using unix_socket = asio::local::stream_protocol;
 
-namespace {
-// umask is per process: two binds at once must not see each other's mask.
-std::mutex umask_mu;
-}  // namespace
-
 result<unix_socket::acceptor> bind_unix_acceptor(asio::io_context& io,
                                                  const std::filesystem::path& path, mode_t mode) {
   boost::system::error_code ec;
   std::error_code fec;
   if (std::filesystem::exists(std::filesystem::symlink_status(path, fec))) {
-    // A socket somebody still answers on belongs to a running server: leave it.
+    // Left by a crash, or a server that is still running: only the latter answers.
     unix_socket::socket probe(io);
     probe.connect(unix_socket::endpoint(path.string()), ec);
     if (!ec) {
       return fail(error::perm("", "another server is listening on " + path.string()));
     }
-    std::filesystem::remove(path, fec);
   }
+  // Bound inside a fresh private folder, given its mode there, then renamed into place:
+  // the socket is never reachable with other permissions, and the process-wide umask
+  // (which other threads' files depend on) is never touched.
+  std::string tmpl = (path.parent_path() / ".socket.XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return fail(error::perm("", "cannot create a folder beside " + path.string() + ": " +
+                                    std::strerror(errno)));
+  }
+  const std::filesystem::path tmp_dir = tmpl;
+  const std::filesystem::path tmp = tmp_dir / "s";
   unix_socket::acceptor acceptor(io);
   acceptor.open(unix_socket(), ec);
   if (!ec) {
-    std::lock_guard lock(umask_mu);
-    mode_t old = ::umask(static_cast<mode_t>(~mode & 0777));
-    acceptor.bind(unix_socket::endpoint(path.string()), ec);
-    ::umask(old);
+    acceptor.bind(unix_socket::endpoint(tmp.string()), ec);
   }
-  if (!ec && ::chmod(path.c_str(), mode) != 0) {
+  if (!ec && ::chmod(tmp.c_str(), mode) != 0) {
+    ec.assign(errno, boost::system::system_category());
+  }
+  // rename(2) replaces a stale socket file atomically.
+  if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) {
     ec.assign(errno, boost::system::system_category());
   }
   if (!ec) {
     acceptor.listen(asio::socket_base::max_listen_connections, ec);
   }
+  ::unlink(tmp.c_str());
+  ::rmdir(tmp_dir.c_str());
   if (ec) {
     return fail(error::perm("", "cannot listen on " + path.string() + ": " + ec.message()));
   }

@@ -14,9 +14,9 @@
 
 namespace posthorn {
 
-// Binds and listens on `path` with file mode `mode` (no window with wider permissions:
-// the umask is narrowed around bind). A stale socket file left by a crash is replaced;
-// a live one (a server answers on it) is an error.
+// Binds and listens on `path` with file mode `mode`, never reachable with another mode
+// and without touching the umask. A stale socket file left by a crash is replaced; a
+// live one (a server answers on it) is an error.
 result<boost::asio::local::stream_protocol::acceptor> bind_unix_acceptor(
     boost::asio::io_context& io, const std::filesystem::path& path, mode_t mode);
 
