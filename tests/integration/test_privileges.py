@@ -136,6 +136,9 @@ def test_started_as_root_it_binds_a_low_port_then_runs_as_the_user(servers):
     for path, uid in owners_under(srv.maildir_root).items():
         assert uid == pw.pw_uid, f"{path} owned by uid {uid}"
     assert srv.spool_files(), "the deferred message should be in the spool"
+    # The administrator (root) still reaches the control socket, now the user's.
+    r = run_cli("queue", "list", config=srv.config_path)
+    assert r.returncode == 0 and REMOTE_RCPT in r.stdout, r
     for path, uid in owners_under(srv.state_dir).items():
         assert uid == pw.pw_uid, f"{path} owned by uid {uid}"
 
