@@ -68,29 +68,17 @@ void deliver_locally(const config::config& cfg, std::vector<queue::scheduler::at
       for (const delivery::outcome& o : jobs[j].outcomes) {
         queue::recipient& r = env.recipients[o.rcpt];
         ++r.attempts;
-        std::string status;
         if (o.status) {
           r.status = queue::rcpt_status::Delivered;
           r.last_reply = "250 2.0.0 delivered to maildir";
-          status = "sent";
         } else if (o.status.error().temporary()) {
           r.status = queue::rcpt_status::Deferred;
           r.last_reply = "451 " + o.status.error().enhanced + " " + o.status.error().message;
-          status = "deferred";
         } else {
           r.status = queue::rcpt_status::Failed;
           r.last_reply = "550 " + o.status.error().enhanced + " " + o.status.error().message;
-          status = "bounced";
         }
-        spdlog::info("id={} from=<{}> to=<{}> orig_to=<{}> relay=local delay={} status={} "
-                     "reply=\"{}\"",
-                     env.id, env.sender.str(), r.address.str(), r.original.str(),
-                     now - env.arrival, status, r.last_reply);
-        queue::count_delivery(
-            r.status == queue::rcpt_status::Delivered ? queue::delivery_outcome::Sent
-            : r.status == queue::rcpt_status::Failed  ? queue::delivery_outcome::Bounced
-                                                      : queue::delivery_outcome::Deferred,
-            now - env.arrival);
+        queue::note_delivery(env, r, queue::outcome_of(r.status), "local", now);
       }
     }
     record();

@@ -123,16 +123,7 @@ void apply(queue::envelope& env, std::size_t i, queue::rcpt_status status, std::
   r.last_reply = std::move(reply);
   r.relayed = relayed;
   r.remote_mta = relay.substr(0, relay.find('['));
-  const char* word = status == queue::rcpt_status::Delivered ? "sent"
-                     : status == queue::rcpt_status::Failed  ? "bounced"
-                                                             : "deferred";
-  queue::count_delivery(status == queue::rcpt_status::Delivered ? queue::delivery_outcome::Sent
-                        : status == queue::rcpt_status::Failed  ? queue::delivery_outcome::Bounced
-                                                                : queue::delivery_outcome::Deferred,
-                        unix_now() - env.arrival);
-  spdlog::info("id={} from=<{}> to=<{}> relay={} delay={} status={} reply=\"{}\"", env.id,
-               env.sender.str(), r.address.str(), relay.empty() ? "none" : relay,
-               unix_now() - env.arrival, word, r.last_reply);
+  queue::note_delivery(env, r, queue::outcome_of(status), relay, unix_now());
 }
 
 // What one domain's delivery needs from the agent.

@@ -363,9 +363,7 @@ void scheduler::record(envelope& env, const message_reader* message, bool remote
       r.last_reply = "4.4.7 message expired after " +
                      std::to_string(cfg->max_lifetime.count()) + "s in the queue" +
                      (r.last_reply.empty() ? std::string() : "; last reply: " + r.last_reply);
-      spdlog::info("id={} to=<{}> status=expired reply=\"{}\"", env.id, r.address.str(),
-                   r.last_reply);
-      count_delivery(delivery_outcome::Expired, now - env.arrival);
+      note_delivery(env, r, delivery_outcome::Expired, "", now);
     }
     // Only the half that just tried a recipient moves its next attempt on.
     if (r.status == rcpt_status::Deferred && r.next_attempt <= now &&
