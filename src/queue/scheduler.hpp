@@ -165,6 +165,9 @@ class scheduler {
   // Applies `op` to a checked-out message: the spool first, without the lock, then
   // check-in (or, once deleted, forgets it).
   result<void> apply(std::unique_ptr<envelope> env, admin_op op);
+  // hold, release and delete: on the message at once, or after the attempt under way.
+  result<admin_outcome> change(const std::string& id, admin_op op);
+  admin_outcome defer_locked(slot& s, admin_op op);
   void make_due_locked(slot& s, std::int64_t now);
   void schedule_locked(slot& s, std::int64_t due, const std::string& id);
   bool remote_due(const envelope& env, std::int64_t now) const;

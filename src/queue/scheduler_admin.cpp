@@ -118,33 +118,18 @@ scheduler::admin_outcome scheduler::flush(const std::string& id) {
 }
 
 result<scheduler::admin_outcome> scheduler::hold(const std::string& id) {
-  std::unique_ptr<envelope> env;
-  {
-    std::lock_guard lock(mu_);
-    auto it = messages_.find(id);
-    if (it == messages_.end()) {
-      return admin_outcome::NotFound;
-    }
-    slot& s = it->second;
-    if (!s.env) {
-      if (s.pending != admin_op::Delete) {
-        s.pending = admin_op::Hold;
-      }
-      return admin_outcome::Later;
-    }
-    if (s.env->held) {
-      return admin_outcome::Unchanged;
-    }
-    env = std::move(s.env);
-    s.seq = 0;
-  }
-  if (auto r = apply(std::move(env), admin_op::Hold); !r) {
-    return fail(std::move(r.error()));
-  }
-  return admin_outcome::Done;
+  return change(id, admin_op::Hold);
 }
 
 result<scheduler::admin_outcome> scheduler::release(const std::string& id) {
+  return change(id, admin_op::Release);
+}
+
+result<scheduler::admin_outcome> scheduler::delete_message(const std::string& id) {
+  return change(id, admin_op::Delete);
+}
+
+result<scheduler::admin_outcome> scheduler::change(const std::string& id, admin_op op) {
   std::unique_ptr<envelope> env;
   {
     std::lock_guard lock(mu_);
@@ -154,47 +139,31 @@ result<scheduler::admin_outcome> scheduler::release(const std::string& id) {
     }
     slot& s = it->second;
     if (!s.env) {
-      if (s.pending == admin_op::Hold) {
-        s.pending = admin_op::None;  // the hold never took effect
-        return admin_outcome::Done;
-      }
-      if (s.pending != admin_op::Delete) {
-        s.pending = admin_op::Release;
-      }
-      return admin_outcome::Later;
+      return defer_locked(s, op);
     }
-    if (!s.env->held) {
+    if ((op == admin_op::Hold && s.env->held) || (op == admin_op::Release && !s.env->held)) {
       return admin_outcome::Unchanged;
     }
     env = std::move(s.env);
     s.seq = 0;
   }
-  if (auto r = apply(std::move(env), admin_op::Release); !r) {
+  if (auto r = apply(std::move(env), op); !r) {
     return fail(std::move(r.error()));
   }
   return admin_outcome::Done;
 }
 
-result<scheduler::admin_outcome> scheduler::delete_message(const std::string& id) {
-  std::unique_ptr<envelope> env;
-  {
-    std::lock_guard lock(mu_);
-    auto it = messages_.find(id);
-    if (it == messages_.end()) {
-      return admin_outcome::NotFound;
-    }
-    slot& s = it->second;
-    if (!s.env) {
-      s.pending = admin_op::Delete;
-      return admin_outcome::Later;
-    }
-    env = std::move(s.env);
-    s.seq = 0;
+// A message out for delivery: the request waits in its slot for the attempt to land.
+// A delete outranks everything; a release cancels a hold that never took effect.
+scheduler::admin_outcome scheduler::defer_locked(slot& s, admin_op op) {
+  if (op == admin_op::Release && s.pending == admin_op::Hold) {
+    s.pending = admin_op::None;
+    return admin_outcome::Done;
   }
-  if (auto r = apply(std::move(env), admin_op::Delete); !r) {
-    return fail(std::move(r.error()));
+  if (op == admin_op::Delete || s.pending != admin_op::Delete) {
+    s.pending = op;
   }
-  return admin_outcome::Done;
+  return admin_outcome::Later;
 }
 
 scheduler::delete_counts scheduler::delete_all() {
