@@ -320,7 +320,9 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
     spdlog::info("event=connect client=[{}] listener={}", ip, where.address);
     s.greet();
   } else {
-    spdlog::warn("event=reject client=[{}] reason=\"too many connections\"", ip);
+    spdlog::warn("event=reject client=[{}] command=CONNECT code=421 dsn=4.7.0 "
+                 "reason=\"too many connections\"",
+                 ip);
     s.refuse(make_reply(421, "4.7.0", cfg.hostname + " Error: too many connections"));
   }
 
