@@ -69,6 +69,12 @@ def test_alias_with_an_unknown_member_delivers_to_the_others(aliased):
     send(aliased, "broken@example.test", "one member is unknown")
     aliased.wait_for_mail("alice@example.test")
     assert not aliased.mailbox("ghost@example.test").exists()
+    # The unknown member's failure is in the mail log like any bounced recipient.
+    bounced = [line for line in aliased.log_tail(200).splitlines()
+               if "status=bounced" in line and "to=<ghost@example.test>" in line]
+    assert len(bounced) == 1, aliased.log_tail()
+    assert "orig_to=<broken@example.test>" in bounced[0]
+    assert "dsn=5.1.1" in bounced[0]
 
 
 def test_alias_loop_does_not_hang_and_reaches_the_real_member(aliased):

@@ -21,6 +21,7 @@
 #include "common/asio_unix.hpp"
 #include "common/metrics.hpp"
 #include "policy/credentials.hpp"
+#include "queue/delivery_metrics.hpp"
 #include "smtp/server/listener.hpp"
 #include "smtp/server/session.hpp"
 #include "tls/session_info.hpp"
@@ -428,6 +429,13 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
       if (r) {
         spdlog::info("id={} event=queued from=<{}> nrcpt={} size={} client=[{}]", env.id,
                      env.sender.str(), env.recipients.size(), env.size, ip);
+        // Alias members that name no account failed at acceptance: they bounce, and
+        // the log and the metrics say so like for any other recipient.
+        for (const queue::recipient& rc : env.recipients) {
+          if (rc.status == queue::rcpt_status::Failed) {
+            queue::note_delivery(env, rc, queue::delivery_outcome::Bounced, "none", env.arrival);
+          }
+        }
         ctx.scheduler.submit(env);
       } else {
         spdlog::error("id={} event=commit-failed reason=\"{}\"", env.id, r.error().message);
