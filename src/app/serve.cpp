@@ -361,7 +361,14 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
       [&](std::chrono::steady_clock::time_point started) {
         auto elapsed = std::chrono::steady_clock::now() - started;
         const auto grace = ctx.cfg.load()->limits.shutdown_timeout;  // as last reloaded
-        if (ctx.connections.size() == 0 || elapsed > grace + std::chrono::seconds(5)) {
+        // Deliveries under way finish too (the remote ones need the event loop), so that
+        // an outcome a peer has answered is recorded rather than tried again.
+        if ((ctx.connections.size() == 0 && scheduler.busy() == 0) ||
+            elapsed > grace + std::chrono::seconds(5)) {
+          if (scheduler.busy() != 0) {
+            spdlog::warn("event=stopping unfinished_deliveries={} (tried again after the start)",
+                         scheduler.busy());
+          }
           io.stop();
           return;
         }
@@ -388,6 +395,7 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
     spdlog::info("event=stopping signal={} connections={} grace={}s", sig,
                  ctx.connections.size(), ctx.cfg.load()->limits.shutdown_timeout.count());
     ctx.stopping = true;
+    scheduler.drain();  // no new delivery attempts; those under way go on
     for (auto& l : listeners) {
       l->close();
     }

@@ -47,6 +47,19 @@ void scheduler::set_config(config::queue_config cfg) {
   cfg_.store(std::make_shared<const config::queue_config>(std::move(cfg)));
 }
 
+void scheduler::drain() {
+  {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::size_t scheduler::busy() const {
+  std::lock_guard lock(mu_);
+  return busy_;
+}
+
 void scheduler::poke() {
   { std::lock_guard lock(mu_); }
   cv_.notify_all();
@@ -221,9 +234,10 @@ void scheduler::run() {
       }
       lock.lock();
       finish_locked(f->envs);
+      --busy_;
       continue;
     }
-    if (heap_.empty()) {
+    if (heap_.empty() || draining_) {
       cv_.wait(lock);
       continue;
     }
@@ -248,11 +262,15 @@ void scheduler::run() {
     if (batch.empty()) {
       continue;
     }
+    ++busy_;
     lock.unlock();
     std::shared_ptr<flight> f = attempt_batch(batch);
     lock.lock();
     finish_locked(batch);  // those not out for remote delivery
-    if (f) {
+    if (!f) {
+      --busy_;
+    } else {
+      // The flight stays busy until its outcomes are recorded (landed_ above).
       lock.unlock();
       remote_(f->attempts, [this, f] {
         {

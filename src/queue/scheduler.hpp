@@ -74,6 +74,10 @@ class scheduler {
   void stop();
   // Wakes the workers to look at the clock again (after it moved, or a flush).
   void poke();
+  // A graceful stop: no new attempts start; those under way (local, or out for remote
+  // delivery) go on and their outcomes are recorded. busy() counts them.
+  void drain();
+  std::size_t busy() const;
   // New [queue] settings (config reload), thread-safe. Waits already scheduled stand;
   // the next retry, delay warning and expiry are reckoned with the new values.
   void set_config(config::queue_config cfg);
@@ -187,6 +191,8 @@ class scheduler {
   std::deque<chore> chores_;
   std::uint64_t seq_ = 0;
   bool stopping_ = false;
+  bool draining_ = false;
+  std::size_t busy_ = 0;  // batches being attempted, and flights out for remote delivery
   std::vector<std::thread> threads_;
   static constexpr std::size_t k_batch = 64;  // messages attempted together
 };

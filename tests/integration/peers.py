@@ -29,6 +29,7 @@ Addresses used (all of 127.0.0.0/8 is routed to lo on Linux):
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import email
 import email.parser
@@ -255,6 +256,7 @@ class Transaction:
     data: bytes | None = None  # the message (dot-unstuffed, CRLF), when DATA was accepted
     refused_rcpts: list = field(default_factory=list)  # (address, reply) refused by a fault
     data_reply: str = ""  # the reply given at the end of DATA
+    data_started: bool = False  # the whole message arrived; the reply may still be pending
 
     @property
     def delivered(self) -> bool:
@@ -359,6 +361,10 @@ class _PeerHandler:
 
     async def handle_DATA(self, server, session, envelope):
         tx = getattr(envelope, "tx", None)
+        if tx is not None:
+            tx.data_started = True
+        if self.peer.data_delay:
+            await asyncio.sleep(self.peer.data_delay)  # a slow peer: the reply comes later
         with self.peer.lock:
             reply = self.peer._data_fault.take() if self.peer._data_fault else None
         if reply is None:
@@ -397,6 +403,7 @@ class Peer:
         self._rcpt_fault: _Fault | None = None
         self._data_fault: _Fault | None = None
         self._controller: _PeerController | None = None
+        self.data_delay = 0.0  # seconds before the reply to the end of DATA
 
     def __repr__(self):
         return f"<Peer {self.name} {self.host}:{self.port}>"

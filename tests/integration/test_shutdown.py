@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from smtpclient import ConnectionClosed, SmtpConn, make_message, data_payload
+from peers import remote  # noqa: F401  (fixture)
+from smtpclient import make_message, data_payload
 
 ALICE = "alice@example.test"
 
@@ -141,3 +142,23 @@ def test_local_submit_socket(make_server):
     assert f"from localhost (uid={os.getuid()})".encode() in received, received
     assert server.stop() == 0
     assert not path.exists(), "the socket file is removed at a clean stop"
+
+
+def test_sigterm_waits_for_a_remote_delivery_under_way_so_it_is_not_sent_twice(remote):
+    """A peer that takes its time over the end of DATA: SIGTERM lets that delivery
+    finish and records it, so the restarted server does not send the message again."""
+    from peers import MX1, submit, wait_until
+    mx1 = remote.peer(MX1)
+    mx1.data_delay = 2.0
+    srv = remote.make_server(limits={"shutdown_timeout": "20s"})
+    submit(srv, "someone@example.net", ["bob@remote.test"], make_message(subject="slow peer"))
+    wait_until(lambda: any(t.data_started for t in mx1.transactions),
+               "the peer has the message and holds its reply", detail=remote.describe)
+    srv.proc.send_signal(signal.SIGTERM)
+    assert wait_exit(srv) == 0
+    assert len(mx1.messages) == 1
+    assert srv.spool_files() == [], "the delivery was recorded before the exit"
+    mx1.data_delay = 0.0
+    srv.restart()
+    time.sleep(1.0)
+    assert len(mx1.messages) == 1, remote.describe()
