@@ -15,6 +15,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <thread>
 
@@ -357,6 +358,7 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   // Polls until every session has ended; at the deadline closes the rest, and a few
   // seconds later stops regardless (a client that does not read its 421).
   asio::steady_timer stop_timer(io);
+  bool cut_short = false;  // sessions or deliveries were still under way at io.stop()
   std::function<void(std::chrono::steady_clock::time_point)> wait_for_sessions =
       [&](std::chrono::steady_clock::time_point started) {
         auto elapsed = std::chrono::steady_clock::now() - started;
@@ -365,9 +367,11 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
         // an outcome a peer has answered is recorded rather than tried again.
         if ((ctx.connections.size() == 0 && scheduler.busy() == 0) ||
             elapsed > grace + std::chrono::seconds(5)) {
-          if (scheduler.busy() != 0) {
-            spdlog::warn("event=stopping unfinished_deliveries={} (tried again after the start)",
-                         scheduler.busy());
+          if (scheduler.busy() != 0 || ctx.connections.size() != 0) {
+            spdlog::warn("event=stopping unfinished_deliveries={} sessions={} (deliveries are "
+                         "tried again after the start)",
+                         scheduler.busy(), ctx.connections.size());
+            cut_short = true;
           }
           io.stop();
           return;
@@ -421,6 +425,14 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   scheduler.stop();
   blocking.join();
   spdlog::info("event=stopped");
+  if (cut_short) {
+    // Coroutines of the sessions and deliveries cut off are still in the io_context;
+    // its destructor would run their frames' destructors after the objects they use
+    // (the server context, the remote agent) are gone. Everything durable is on disk
+    // (commits and outcomes are fsynced before they count), so leave without unwinding.
+    spdlog::shutdown();
+    std::_Exit(0);
+  }
   return 0;
 }
 

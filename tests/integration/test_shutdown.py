@@ -162,3 +162,25 @@ def test_sigterm_waits_for_a_remote_delivery_under_way_so_it_is_not_sent_twice(r
     srv.restart()
     time.sleep(1.0)
     assert len(mx1.messages) == 1, remote.describe()
+
+
+def test_a_delivery_outlasting_the_grace_time_is_cut_off_and_tried_again_after_the_start(remote):
+    """The peer answers DATA only after the grace time (0s + 5s): the server exits 0
+    anyway, without crashing on the cut-off delivery, and the restarted server delivers
+    the message (a second copy at worst, RFC 1047; never none)."""
+    from peers import MX1, submit, wait_until
+    mx1 = remote.peer(MX1)
+    mx1.data_delay = 8.0
+    srv = remote.make_server(limits={"shutdown_timeout": "0s"})
+    submit(srv, "someone@example.net", ["bob@remote.test"], make_message(subject="very slow peer"))
+    wait_until(lambda: any(t.data_started for t in mx1.transactions),
+               "the peer has the message and holds its reply", detail=remote.describe)
+    srv.proc.send_signal(signal.SIGTERM)
+    assert wait_exit(srv, timeout=30) == 0
+    assert "unfinished_deliveries=1" in srv.log_tail()
+    assert len(srv.spool_files()) == 1, "not recorded as delivered: still queued"
+    mx1.data_delay = 0.0
+    srv.restart()
+    wait_until(lambda: not srv.spool_files(), "the queue empties after the restart",
+               detail=remote.describe)
+    assert 1 <= len(mx1.messages) <= 2
