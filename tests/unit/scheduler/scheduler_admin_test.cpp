@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "queue/scheduler.hpp"
+#include "spool_fixture.hpp"
 
 namespace posthorn::queue {
 namespace {
@@ -17,30 +18,12 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using outcome = scheduler::admin_outcome;
 
-class SchedulerAdminTest : public testing::Test {
+class SchedulerAdminTest : public testing_support::spool_fixture {
  protected:
-  void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("posthorn-sched-admin-" + std::to_string(rd()));
-    spool_ = std::move(*spool::open(dir_));
-    cfg_.retry = {std::chrono::seconds(3600)};
-  }
+  SchedulerAdminTest() : spool_fixture("sched-admin") { cfg_.retry = {std::chrono::seconds(3600)}; }
   void TearDown() override {
     gate_ = true;
-    sched_.reset();
-    fs::remove_all(dir_);
-  }
-
-  envelope commit_one() {
-    envelope env;
-    env.id = spool_->new_id();
-    env.sender = {"a", "remote.test"};
-    env.arrival = now_.load();
-    env.recipients.push_back(recipient{.address = {"u", "example.test"}});
-    auto w = spool_->begin(env.id);
-    w.append("Subject: x\r\n\r\nbody\r\n");
-    EXPECT_TRUE(spool_->commit(env, std::move(w)).has_value());
-    return env;
+    spool_fixture::TearDown();
   }
 
   // Delivery that defers every recipient until `accept_` is set, and waits for `gate_`
@@ -71,17 +54,6 @@ class SchedulerAdminTest : public testing::Test {
         2, [this] { return now_.load(); });
   }
 
-  template <class P>
-  bool eventually(P pred) {
-    for (int i = 0; i < 500; ++i) {
-      if (pred()) {
-        return true;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return pred();
-  }
-
   // Submits a message and waits until its first attempt deferred it and it is back.
   envelope deferred_message() {
     envelope env = commit_one();
@@ -100,15 +72,10 @@ class SchedulerAdminTest : public testing::Test {
     return e && e->held;
   }
 
-  fs::path dir_;
-  std::unique_ptr<spool> spool_;
-  config::queue_config cfg_;
-  std::atomic<std::int64_t> now_{1'000'000};
   std::atomic<bool> gate_{true};
   std::atomic<bool> accept_{false};
   std::atomic<int> attempts_{0};
   std::atomic<int> in_flight_{0};
-  std::unique_ptr<scheduler> sched_;
 };
 
 TEST_F(SchedulerAdminTest, FlushMakesADeferredMessageDueNow) {

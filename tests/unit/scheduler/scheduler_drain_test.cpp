@@ -2,13 +2,13 @@
 // remote deliveries still out until their outcomes are recorded.
 
 #include "queue/scheduler.hpp"
+#include "spool_fixture.hpp"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
 #include <mutex>
-#include <random>
 #include <thread>
 
 namespace posthorn::queue {
@@ -17,14 +17,13 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class SchedulerDrainTest : public testing::Test {
+class SchedulerDrainTest : public testing_support::spool_fixture {
  protected:
+  SchedulerDrainTest() : spool_fixture("sched-drain") { cfg_.retry = {std::chrono::seconds(60)}; }
+
   void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("posthorn-sched-drain-" + std::to_string(rd()));
-    spool_ = std::move(*spool::open(dir_));
-    cfg_.retry = {std::chrono::seconds(60)};
-    // Local recipients: none here. Remote ones are held by the test until it calls done.
+    spool_fixture::SetUp();
+    // No local recipients here. Remote ones are held by the test until it lands them.
     sched_ = std::make_unique<scheduler>(
         *spool_, cfg_,
         [](std::vector<scheduler::attempt>&, const std::function<void()>& record) { record(); },
@@ -41,33 +40,6 @@ class SchedulerDrainTest : public testing::Test {
           pending_.push_back(std::move(done));
         });
   }
-  void TearDown() override {
-    sched_.reset();
-    fs::remove_all(dir_);
-  }
-
-  envelope commit_remote() {
-    envelope env;
-    env.id = spool_->new_id();
-    env.sender = {"a", "example.net"};
-    env.arrival = now_.load();
-    env.recipients.push_back(recipient{.address = {"u", "remote.test"}, .local = false});
-    auto w = spool_->begin(env.id);
-    w.append("Subject: x\r\n\r\nbody\r\n");
-    EXPECT_TRUE(spool_->commit(env, std::move(w)).has_value());
-    return env;
-  }
-
-  template <class P>
-  bool eventually(P pred) {
-    for (int i = 0; i < 500; ++i) {
-      if (pred()) {
-        return true;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return pred();
-  }
 
   void land_all() {
     std::vector<std::function<void()>> done;
@@ -80,18 +52,13 @@ class SchedulerDrainTest : public testing::Test {
     }
   }
 
-  fs::path dir_;
-  std::unique_ptr<spool> spool_;
-  config::queue_config cfg_;
-  std::unique_ptr<scheduler> sched_;
-  std::atomic<std::int64_t> now_{1'000'000};
   std::mutex mu_;
   std::vector<std::function<void()>> pending_;
   std::atomic<int> remote_attempts_{0};
 };
 
 TEST_F(SchedulerDrainTest, BusyCountsAFlightUntilItsOutcomeIsRecorded) {
-  envelope env = commit_remote();
+  envelope env = commit_one(/*remote=*/true);
   const std::string id = env.id;
   sched_->submit(std::move(env));
   ASSERT_TRUE(eventually([&] { return remote_attempts_.load() == 1; }));
@@ -106,7 +73,7 @@ TEST_F(SchedulerDrainTest, BusyCountsAFlightUntilItsOutcomeIsRecorded) {
 
 TEST_F(SchedulerDrainTest, NoAttemptStartsOnceDraining) {
   sched_->drain();
-  envelope env = commit_remote();
+  envelope env = commit_one(/*remote=*/true);
   const std::string id = env.id;
   sched_->submit(std::move(env));
   std::this_thread::sleep_for(200ms);

@@ -2,6 +2,7 @@
 // reckoned with the new [queue] values.
 
 #include "queue/scheduler.hpp"
+#include "spool_fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,30 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class SchedulerReloadTest : public testing::Test {
+class SchedulerReloadTest : public testing_support::spool_fixture {
  protected:
-  void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("posthorn-sched-reload-" + std::to_string(rd()));
-    spool_ = std::move(*spool::open(dir_));
-    cfg_.retry = {std::chrono::seconds(60)};
-  }
-  void TearDown() override {
-    sched_.reset();
-    fs::remove_all(dir_);
-  }
-
-  envelope commit_one() {
-    envelope env;
-    env.id = spool_->new_id();
-    env.sender = {"a", "remote.test"};
-    env.arrival = now_.load();
-    env.recipients.push_back(recipient{.address = {"u", "example.test"}});
-    auto w = spool_->begin(env.id);
-    w.append("Subject: x\r\n\r\nbody\r\n");
-    EXPECT_TRUE(spool_->commit(env, std::move(w)).has_value());
-    return env;
-  }
+  SchedulerReloadTest() : spool_fixture("sched-reload") { cfg_.retry = {std::chrono::seconds(60)}; }
 
   // Every attempt defers the recipient.
   void start() {
@@ -57,28 +37,12 @@ class SchedulerReloadTest : public testing::Test {
         2, [this] { return now_.load(); });
   }
 
-  template <class P>
-  bool eventually(P pred) {
-    for (int i = 0; i < 500; ++i) {
-      if (pred()) {
-        return true;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return pred();
-  }
-
   std::optional<recipient> stored(const std::string& id) {
     auto e = spool_->load(id);
     return e ? std::optional<recipient>(e->recipients[0]) : std::nullopt;
   }
 
-  fs::path dir_;
-  std::unique_ptr<spool> spool_;
-  config::queue_config cfg_;
-  std::atomic<std::int64_t> now_{1'000'000};
   std::atomic<int> attempts_{0};
-  std::unique_ptr<scheduler> sched_;
 };
 
 TEST_F(SchedulerReloadTest, NextRetryUsesTheReloadedIntervals) {
