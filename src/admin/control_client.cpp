@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "queue/file_io.hpp"
+
 namespace posthorn::admin {
 
 namespace {
@@ -15,22 +17,6 @@ namespace {
 // Long enough for a listing or a `delete ALL` of a big queue, short of hanging forever
 // on a wedged server.
 constexpr int k_timeout_seconds = 300;
-
-class fd_guard {
- public:
-  explicit fd_guard(int fd) : fd_(fd) {}
-  ~fd_guard() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 error io_failure(const std::filesystem::path& socket, const char* what, int err) {
   return error::temp("", std::string(what) + " " + socket.string() + ": " + std::strerror(err));
@@ -48,7 +34,7 @@ result<control_reply> control_call(const std::filesystem::path& socket,
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
 
-  fd_guard fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  queue::io::unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) {
     return fail(io_failure(socket, "socket for", errno));
   }
