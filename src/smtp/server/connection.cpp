@@ -459,49 +459,50 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
     }
     conn->extend(s.mode() == input_mode::Data ? cfg.limits.data_timeout
                                               : cfg.limits.command_timeout);
-    std::string_view v;
-    // Woken by a shutdown rather than by input: look at the session again.
-    auto woken_by_shutdown = [&](const boost::system::error_code& e) {
-      return e == asio::error::operation_aborted && (ctx.stopping || ctx.closing_all);
-    };
-    if (tls) {
-      conn->waiting_for_input = true;
-      auto [rec, n] = co_await tls->async_read_some(asio::buffer(tls_buf), k_tuple);
-      conn->waiting_for_input = false;
-      if (woken_by_shutdown(rec) && !conn->timed_out) {
-        a = action::Read;
-        continue;
-      }
+    // The wait for input ends in bytes, a shutdown's wake-up (look at the session
+    // again), the inactivity timeout, or the client gone.
+    enum class wait_end { Input, Again, TimedOut, Gone };
+    auto ended = [&](const boost::system::error_code& e, bool got_bytes) {
       if (conn->timed_out) {
         conn->timed_out = false;
-        s.timeout();
-        a = action::Close;
-        continue;
+        return wait_end::TimedOut;
       }
-      if (rec || n == 0) {
-        break;
+      if (e == asio::error::operation_aborted && (ctx.stopping || ctx.closing_all)) {
+        return wait_end::Again;
       }
+      return e || !got_bytes ? wait_end::Gone : wait_end::Input;
+    };
+    wait_end w;
+    std::size_t n = 0;
+    conn->waiting_for_input = true;
+    if (tls) {
+      auto [rec, got] = co_await tls->async_read_some(asio::buffer(tls_buf), k_tuple);
+      n = got;
+      w = ended(rec, got != 0);
+    } else {
+      auto [wec] = co_await sock.async_wait(Socket::wait_read, k_tuple);
+      w = ended(wec, true);
+    }
+    conn->waiting_for_input = false;
+    if (w == wait_end::Again) {
+      a = action::Read;
+      continue;
+    }
+    if (w == wait_end::TimedOut) {
+      s.timeout();
+      a = action::Close;
+      continue;
+    }
+    if (w == wait_end::Gone) {
+      break;
+    }
+    std::string_view v;
+    if (tls) {
       v = std::string_view(tls_buf.data(), n);
     } else {
-      conn->waiting_for_input = true;
-      auto [wec] = co_await sock.async_wait(Socket::wait_read, k_tuple);
-      conn->waiting_for_input = false;
-      if (woken_by_shutdown(wec) && !conn->timed_out) {
-        a = action::Read;
-        continue;
-      }
-      if (conn->timed_out) {
-        conn->timed_out = false;
-        s.timeout();
-        a = action::Close;
-        continue;
-      }
-      if (wec) {
-        break;
-      }
       // The read buffer exists only while reading, so idle connections hold none.
       static thread_local std::array<char, 64 * 1024> buf;
-      std::size_t n = sock.read_some(asio::buffer(buf), ec);
+      n = sock.read_some(asio::buffer(buf), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         a = action::Read;
         continue;
