@@ -11,29 +11,17 @@
 
 #include "common/metrics.hpp"
 #include "smtp/server/session.hpp"
+#include "test_env.hpp"
 
 namespace posthorn::smtp {
 namespace {
 
 namespace fs = std::filesystem;
+using testing_support::test_env;
 
 // "AUTH PLAIN" payloads: \0alice@example.test\0secret and \0alice@example.test\0wrong.
 constexpr std::string_view k_good_plain = "AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=";
 constexpr std::string_view k_bad_plain = "AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==";
-
-class counting_env final : public session_env {
- public:
-  explicit counting_env(queue::spool& s) : spool_(s) {}
-  std::string new_queue_id() override { return spool_.new_id(); }
-  queue::message_writer begin_message(const std::string& id) override {
-    return spool_.begin(id, 256 * 1024);
-  }
-  std::uint64_t free_space() override { return 1'000'000'000'000ULL; }
-  std::int64_t now() override { return 1'800'000'000; }
-
- private:
-  queue::spool& spool_;
-};
 
 // The value of one sample in the process's metrics, 0 when absent.
 std::uint64_t metric(const std::string& series) {
@@ -55,7 +43,7 @@ class SessionCountersTest : public testing::Test {
     dir_ = fs::temp_directory_path() / ("posthorn-counters-" + std::to_string(rd()));
     fs::create_directories(dir_);
     spool_ = std::move(*queue::spool::open(dir_ / "spool"));
-    env_ = std::make_unique<counting_env>(*spool_);
+    env_ = std::make_unique<test_env>(*spool_);
     auto acc = policy::accounts::from_text({"example.test"},
                                            "alice@example.test:\nbob@example.test:\n", "", "");
     ASSERT_TRUE(acc.has_value());
@@ -119,7 +107,7 @@ class SessionCountersTest : public testing::Test {
 
   fs::path dir_;
   std::unique_ptr<queue::spool> spool_;
-  std::unique_ptr<counting_env> env_;
+  std::unique_ptr<test_env> env_;
   std::shared_ptr<const policy::accounts> accounts_;
   session_settings settings_;
   std::unique_ptr<session> session_;
