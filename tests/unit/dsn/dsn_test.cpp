@@ -758,6 +758,24 @@ TEST_F(Dsn, ListMemberIsTheFinalRecipientAndTheListTheOriginal) {
             std::string::npos)
       << r.parts[0].body;
 
+  // Delay warnings and success reports name the member and the list the same way.
+  for (const dsn_kind kind : {dsn_kind::Delay, dsn_kind::Delivered, dsn_kind::Relayed}) {
+    member.last_reply = kind == dsn_kind::Delay ? "451 4.2.2 mailbox full" : "250 2.0.0 ok";
+    dsn_request other = failure();
+    other.kind = kind;
+    other.recipients = {dsn_report_for(member, action_for(kind))};
+    const report o = parse(build_dsn(other));
+    ASSERT_GE(o.parts.size(), 2u);
+    const auto og = groups(o.parts[1].body);
+    ASSERT_EQ(og.size(), 2u);
+    EXPECT_EQ(field(og[1], "Final-Recipient"), "rfc822; ghost@example.test");
+    EXPECT_EQ(field(og[1], "Original-Recipient"), "rfc822; lst@example.test");
+    EXPECT_NE(o.parts[0].body.find("<ghost@example.test> (expanded from <lst@example.test>)"),
+              std::string::npos)
+        << o.parts[0].body;
+  }
+  member.last_reply = "550 5.1.1 <ghost@example.test>: User unknown";
+
   // A direct recipient is not "expanded from" itself.
   member.original = member.address;
   req.recipients = {dsn_report_for(member, dsn_action::Failed)};
