@@ -24,10 +24,10 @@
 #include "delivery/local.hpp"
 #include "delivery/remote.hpp"
 #include "dns/unbound_resolver.hpp"
-#include "mail/dsn.hpp"
 #include "mail/received.hpp"
 #include "delivery/maildir.hpp"
 #include "policy/accounts.hpp"
+#include "queue/bounce.hpp"
 #include "queue/committer.hpp"
 #include "queue/delivery_metrics.hpp"
 #include "queue/file_io.hpp"
@@ -92,23 +92,23 @@ void queue_report(const config::config& cfg, const policy::accounts& accounts, q
                   queue::scheduler& scheduler, const queue::envelope& env,
                   const queue::message_reader& message, queue::report_kind kind,
                   const std::vector<std::size_t>& rcpts) {
-  mail::dsn_kind dk = kind == queue::report_kind::Failure   ? mail::dsn_kind::Failure
-                      : kind == queue::report_kind::Delay     ? mail::dsn_kind::Delay
-                      : kind == queue::report_kind::Delivered ? mail::dsn_kind::Delivered
-                                                              : mail::dsn_kind::Relayed;
-  mail::dsn_action action = mail::action_for(dk);
-  mail::dsn_request req;
+  queue::dsn_kind dk = kind == queue::report_kind::Failure     ? queue::dsn_kind::Failure
+                       : kind == queue::report_kind::Delay     ? queue::dsn_kind::Delay
+                       : kind == queue::report_kind::Delivered ? queue::dsn_kind::Delivered
+                                                               : queue::dsn_kind::Relayed;
+  queue::dsn_action action = queue::action_for(dk);
+  queue::dsn_request req;
   req.reporting_mta = cfg.hostname;
   req.kind = dk;
-  req.envelope = env;
+  req.original = env;
   for (std::size_t i : rcpts) {
     const queue::recipient& r = env.recipients[i];
-    if (mail::wants_dsn(env, r, dk)) {
-      mail::dsn_recipient rep = mail::dsn_report_for(r, action);
+    if (queue::wants_dsn(env, r, dk)) {
+      queue::dsn_recipient rep = queue::dsn_report_for(r, action);
       if (rep.remote_mta.empty() && !r.remote_mta.empty()) {
         rep.remote_mta = "dns; " + r.remote_mta;
       }
-      if (dk == mail::dsn_kind::Delay) {
+      if (dk == queue::dsn_kind::Delay) {
         rep.will_retry_until = env.arrival + cfg.queue.max_lifetime.count();
       }
       req.recipients.push_back(std::move(rep));
@@ -123,31 +123,39 @@ void queue_report(const config::config& cfg, const policy::accounts& accounts, q
   queue::envelope out;
   out.id = spool.new_id();
   req.unique = out.id;
-  std::string text = mail::build_dsn(req);
+  std::string text = queue::build_dsn(req);
   out.arrival = now;
   out.protocol = "local";
-  out.smtputf8 = mail::dsn_is_global(req);
+  out.smtputf8 = queue::dsn_is_global(req);
   out.body = mail::is_ascii(text) ? queue::body_type::SevenBit : queue::body_type::EightBitMime;
-  // To the sender: delivered here when it is one of ours, else relayed.
-  policy::expansion exp = accounts.expand(env.sender);
-  if (accounts.is_local_domain(env.sender.domain) && !exp.targets.empty()) {
-    for (const policy::target& t : exp.targets) {
-      queue::recipient r{.address = t.address, .original = env.sender,
-                         .local = t.k == policy::target::kind::Local};
-      r.notify = queue::notify::Never;  // never a report about a report
-      if (t.k == policy::target::kind::Unknown) {
-        continue;
+  // To the sender: delivered here when it is one of ours (through its aliases), else relayed.
+  const auto add_targets = [&](const mail::address& to) {
+    for (const policy::target& t : accounts.expand(to).targets) {
+      if (t.k != policy::target::kind::Local && t.k != policy::target::kind::Remote) {
+        continue;  // unknown or moved: nobody to give it to
       }
+      queue::recipient r{
+          .address = t.address, .original = to, .local = t.k == policy::target::kind::Local};
+      r.notify = queue::notify::Never;  // never a report about a report
       out.recipients.push_back(std::move(r));
     }
+  };
+  if (accounts.is_local_domain(env.sender.domain)) {
+    // Never relayed: mail for our own domain that nobody here receives would only loop.
+    add_targets(env.sender);
   } else {
     queue::recipient r{.address = env.sender, .original = env.sender, .local = false};
     r.notify = queue::notify::Never;
     out.recipients.push_back(std::move(r));
   }
   if (out.recipients.empty()) {
-    spdlog::warn("id={} no deliverable address for the report to <{}>", env.id,
-                 env.sender.str());
+    // A local sender nobody receives for (unknown, moved, an alias loop): the report itself
+    // is undeliverable. Postfix drops such double bounces by default (notify_classes without
+    // 2bounce); we do too, but never without a word in the log.
+    spdlog::error(
+        "id={} event=dsn-undeliverable to=<{}> kind={} reason=\"the sender has no "
+        "deliverable address here\"",
+        env.id, env.sender.str(), queue::action_name(action));
     return;
   }
   queue::message_writer w = spool.begin(out.id);
@@ -161,7 +169,7 @@ void queue_report(const config::config& cfg, const policy::accounts& accounts, q
     spdlog::error("id={} cannot queue the delivery report: {}", env.id, r.error().message);
     return;
   }
-  spdlog::info("id={} event=dsn kind={} report={} to=<{}>", env.id, mail::action_name(action),
+  spdlog::info("id={} event=dsn kind={} report={} to=<{}>", env.id, queue::action_name(action),
                out.id, env.sender.str());
   scheduler.submit(std::move(out));
 }

@@ -477,6 +477,25 @@ const user* accounts::find_user(const mail::address& a) const {
   return it == user_index_.end() ? nullptr : &users_[it->second];
 }
 
+bool expansion::deliverable() const {
+  return std::ranges::any_of(targets, [](const target& t) {
+    return t.k == target::kind::Local || t.k == target::kind::Remote;
+  });
+}
+
+undeliverable expansion::why_undeliverable() const {
+  if (deliverable()) {
+    return undeliverable::No;
+  }
+  if (loop) {
+    return undeliverable::Loop;
+  }
+  const bool all_relocated = !targets.empty() && std::ranges::all_of(targets, [](const target& t) {
+    return t.k == target::kind::Relocated;
+  });
+  return all_relocated ? undeliverable::AllRelocated : undeliverable::Unknown;
+}
+
 expansion accounts::expand(const mail::address& a) const {
   expand_state st;
   expand_into(a, 0, st);
@@ -485,10 +504,14 @@ expansion accounts::expand(const mail::address& a) const {
 
 void accounts::expand_into(const mail::address& a, unsigned depth, expand_state& st) const {
   const auto add = [&st](target::kind k, const mail::address& addr) {
-    const char tag = k == target::kind::Local ? 'L' : k == target::kind::Remote ? 'R' : 'U';
-    if (st.seen.insert(tag + mail::address_key(addr)).second) {
-      st.out.targets.push_back(target{k, addr});
+    const char tag = k == target::kind::Local    ? 'L'
+                     : k == target::kind::Remote ? 'R'
+                                                 : 'U';  // unknown or relocated: both bounce
+    if (!st.seen.insert(tag + mail::address_key(addr)).second) {
+      return false;
     }
+    st.out.targets.push_back(target{k, addr, {}});
+    return true;
   };
   resolved r = resolve(a);
   switch (r.kind) {
@@ -499,9 +522,13 @@ void accounts::expand_into(const mail::address& a, unsigned depth, expand_state&
       add(target::kind::Remote, a);
       return;
     case recipient_kind::Unknown:
-    case recipient_kind::Relocated:
-      // A relocated member cannot be delivered here; it bounces like an unknown one.
       add(target::kind::Unknown, a);
+      return;
+    case recipient_kind::Relocated:
+      // A relocated member cannot be delivered here: it bounces with its new address.
+      if (add(target::kind::Relocated, a)) {
+        st.out.targets.back().relocated_to = *r.relocated_to;
+      }
       return;
     case recipient_kind::Alias:
       break;

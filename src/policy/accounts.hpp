@@ -38,14 +38,29 @@ struct lookup {
 
 // One final destination of an expanded recipient.
 struct target {
-  enum class kind { Local, Remote, Unknown };
+  enum class kind { Local, Remote, Unknown, Relocated };
   kind k = kind::Local;
-  mail::address address;  // Local: the user's address as in the users file
+  mail::address address;     // Local: the user's address as in the users file
+  std::string relocated_to;  // Relocated only: the new address
+};
+
+// Why an expansion leaves nobody to deliver to (the reply at RCPT, DESIGN.md §4.2).
+enum class undeliverable {
+  No,            // at least one local or remote target
+  Loop,          // an alias cycle (or nesting past the limit) and nothing else: 550 5.4.6
+  Unknown,       // every member unknown (some may be relocated): 550 5.1.1
+  AllRelocated,  // every member relocated: 550 5.1.6
 };
 
 struct expansion {
   std::vector<target> targets;  // deduplicated, in file order
   bool loop = false;            // an alias cycle was met (its members still expanded once)
+
+  // True when some target can receive the message (local user or remote address).
+  bool deliverable() const;
+  // Why nothing can receive it; undeliverable::No when deliverable(). A loop wins over
+  // unknown members: it is what the administrator has to fix.
+  undeliverable why_undeliverable() const;
 };
 
 class accounts {
@@ -67,7 +82,8 @@ class accounts {
   lookup find(const mail::address& a) const;
   // Expands aliases recursively to final targets (users, remote addresses, unknowns).
   // An alias listing its own address delivers to the user of that address when there is
-  // one; other cycles, and nesting deeper than 20, set `loop`. Relocated members are Unknown.
+  // one; other cycles, and nesting deeper than 20, set `loop`. Unknown and relocated members
+  // are targets of their own kind: they bounce while the others are delivered.
   expansion expand(const mail::address& a) const;
   // Direct members of an alias (EXPN); empty when `a` is not an alias.
   std::vector<mail::address> members(const mail::address& a) const;

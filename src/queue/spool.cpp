@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -417,6 +418,15 @@ std::vector<result<void>> spool::commit_batch(std::vector<commit_item>& items) {
       results[i] = fail(error::temp("4.3.0", "no envelope"));
       continue;
     }
+    if (items[i].env->recipients.empty()) {
+      // A bug upstream (alias expansion, rewriting): a message nobody receives would be
+      // acknowledged and then vanish without a delivery or a bounce. Refuse it loudly.
+      spdlog::critical("id={} event=commit-refused reason=\"envelope has no recipient\"",
+                       items[i].env->id);
+      items[i].body.discard();
+      results[i] = fail(error::temp("4.3.0", "envelope has no recipient"));
+      continue;
+    }
     auto path = stage(*items[i].env, items[i].body, flush_each);
     if (!path) {
       results[i] = fail(std::move(path.error()));
@@ -498,14 +508,21 @@ result<std::vector<envelope>> spool::recover() {
     const fs::path path = active / name;
     auto file = valid_id(name) ? read_checked(path, name, true, true)
                                : result<checked_file>(fail(corrupt_error(name)));
+    if (file && file->env.recipients.empty()) {
+      // Never written by commit(): delivering it would drop it without a word.
+      file = fail(error::perm("", fmt::format("queue file {} has no recipient", name)));
+    }
     if (!file) {
       if (file.error().temporary()) {
         return fail(std::move(file.error()));
       }
       // Out of the queue, but kept for the administrator to inspect.
-      if (::rename(path.c_str(), (corrupt / name).c_str()) != 0) {
+      const bool kept_aside = ::rename(path.c_str(), (corrupt / name).c_str()) == 0;
+      if (!kept_aside) {
         ::unlink(path.c_str());
       }
+      spdlog::error("id={} event=corrupt reason=\"{}\" {}", name, file.error().message,
+                    kept_aside ? "moved=" + (corrupt / name).string() : std::string("removed"));
       continue;
     }
     if (auto merged = merge_status(status / name, file->env); !merged) {

@@ -1,9 +1,12 @@
 """Aliases (aliases(5) style): fan-out, nested lists, off-site and unknown members,
-alias loops."""
+alias loops, and the promise behind every 250: a delivery or a bounce, never silence."""
+
+import subprocess
 
 import pytest
 
-from conftest import parse_delivered
+from conftest import parse_delivered, require_binary
+from peers import parse_report
 from smtpclient import make_message
 
 ALIASES = """\
@@ -17,12 +20,22 @@ mixed: alice, friend@elsewhere.example
 broken: alice, ghost
 loop-a: loop-b
 loop-b: loop-a, bob
+loop1: loop2
+loop2: loop1
+ghosts: ghost, spook
+lst: bob, ghost
+moved: old, gone
+"""
+
+RELOCATED = """\
+old@example.test: old@elsewhere.example
+gone@example.test: gone@elsewhere.example
 """
 
 
 @pytest.fixture
 def aliased(make_server):
-    return make_server(aliases=ALIASES)
+    return make_server(aliases=ALIASES, relocated=RELOCATED)
 
 
 def send(srv, rcpt, subject):
@@ -78,14 +91,109 @@ def test_alias_with_an_unknown_member_delivers_to_the_others(aliased):
 
 
 def test_alias_loop_does_not_hang_and_reaches_the_real_member(aliased):
+    # loop-a -> loop-b -> loop-a is a cycle, but loop-b also lists bob: bob gets it.
     with aliased.session() as c:
         assert c.cmd("MAIL FROM:<someone@example.net>").code == 250
         r = c.cmd("RCPT TO:<loop-a@example.test>")
-        assert r.code in (250, 550, 554), r
-        if r.code == 250:
-            assert c.data(make_message(subject="loop")).code == 250
-            aliased.wait_for_mail("bob@example.test")
+        assert r.is_(250, "2.1.5"), r
+        assert c.data(make_message(subject="loop")).code == 250
         assert c.cmd("NOOP").code == 250
+    aliased.wait_for_mail("bob@example.test")
+    aliased.wait_spool_empty()
+
+
+def test_pure_alias_loop_is_refused_at_rcpt(aliased):
+    """Issue "Keep every promise" 1: loop1 <-> loop2 used to get 250 at RCPT and at DATA,
+    then `nrcpt=0` and silence. Now the client hears at once that nobody will get it."""
+    with aliased.session() as c:
+        assert c.cmd("MAIL FROM:<someone@example.net>").code == 250
+        r = c.cmd("RCPT TO:<loop1@example.test>")
+        assert r.is_(550, "5.4.6"), r
+        assert "loop" in r.text.lower(), r
+        r = c.cmd("DATA")
+        assert r.code in (503, 554), r
+    assert not aliased.spool_files()
+    assert "event=alias-loop alias=<loop1@example.test>" in aliased.log_tail(200)
+    assert "nrcpt=0" not in aliased.log_tail(200)
+
+
+def test_alias_of_unknown_members_only_is_refused_with_5_1_1(aliased):
+    with aliased.session() as c:
+        assert c.cmd("MAIL FROM:<someone@example.net>").code == 250
+        r = c.cmd("RCPT TO:<ghosts@example.test>")
+        assert r.is_(550, "5.1.1"), r
+    assert not aliased.spool_files()
+
+
+def test_alias_of_relocated_members_only_is_refused_with_5_1_6(aliased):
+    # No single new address to name (551 wants one): 550 5.1.6, "has moved".
+    with aliased.session() as c:
+        assert c.cmd("MAIL FROM:<someone@example.net>").code == 250
+        r = c.cmd("RCPT TO:<moved@example.test>")
+        assert r.is_(550, "5.1.6"), r
+        # A relocated address given directly still names its new address.
+        r = c.cmd("RCPT TO:<old@example.test>")
+        assert r.is_(551, "5.1.6") and "old@elsewhere.example" in r.text, r
+
+
+def test_duplicates_across_rcpts_are_delivered_once(aliased):
+    with aliased.session() as c:
+        c.send_mail("someone@example.net", ["team@example.test", "alice@example.test",
+                                            "bob@example.test"],
+                    make_message(subject="twice named"))
+    aliased.wait_for_mail("alice@example.test")
+    aliased.wait_for_mail("bob@example.test")
+    aliased.wait_spool_empty()
+    assert len(aliased.mail("alice@example.test")) == 1
+    assert len(aliased.mail("bob@example.test")) == 1
+
+
+def test_sendmail_to_a_looping_alias_is_refused_and_nothing_is_queued(aliased):
+    r = subprocess.run([str(require_binary()), "sendmail", "-c", str(aliased.config_path),
+                        "loop1@example.test"],
+                       input=make_message(subject="via sendmail"), capture_output=True,
+                       timeout=60)
+    assert r.returncode != 0, r
+    assert b"5.4.6" in r.stderr, r.stderr
+    assert not aliased.spool_files()
+
+
+def test_bounce_for_a_list_member_names_the_member_and_the_list(aliased):
+    """Issue "Keep every promise" 3: RFC 3464 §2.3.2 Final-Recipient is the address that
+    failed (ghost), Original-Recipient the one the sender wrote (lst)."""
+    with aliased.session() as c:
+        c.send_mail("alice@example.test", ["lst@example.test"],
+                    make_message(subject="to the list", to="lst@example.test"))
+    aliased.wait_for_mail("bob@example.test")
+    (raw,) = aliased.wait_for_mail("alice@example.test")
+    aliased.wait_spool_empty()
+    assert len(aliased.mail("alice@example.test")) == 1
+    assert raw.startswith(b"Return-Path: <>\n"), raw[:200]
+    rep = parse_report(raw)
+    assert rep.actions == ["failed"], rep.recipients
+    (group,) = rep.recipients
+    assert group.get("final-recipient", "").replace(" ", "").lower() == \
+        "rfc822;ghost@example.test", group
+    assert group.get("original-recipient", "").replace(" ", "").lower() == \
+        "rfc822;lst@example.test", group
+    assert group.get("status") == "5.1.1", group
+    text = rep.msg.get_payload()[0].get_content()
+    assert "<ghost@example.test> (expanded from <lst@example.test>)" in text, text
+
+
+def test_bounce_original_recipient_is_the_orcpt_when_given(aliased):
+    with aliased.session() as c:
+        assert c.cmd("MAIL FROM:<alice@example.test>").code == 250
+        r = c.cmd("RCPT TO:<lst@example.test> ORCPT=rfc822;List+2Bx@example.test")
+        assert r.is_(250, "2.1.5"), r
+        assert c.data(make_message(subject="with orcpt", to="lst@example.test")).code == 250
+    (raw,) = aliased.wait_for_mail("alice@example.test")
+    rep = parse_report(raw)
+    (group,) = rep.recipients
+    assert group.get("final-recipient", "").replace(" ", "").lower() == \
+        "rfc822;ghost@example.test", group
+    assert group.get("original-recipient", "").replace(" ", "") == "rfc822;List+x@example.test", \
+        group
 
 
 def test_alias_fan_out_writes_the_message_once_with_hard_links(aliased):

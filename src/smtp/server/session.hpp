@@ -210,6 +210,8 @@ class session {
 
   bool greeted_check();
   std::optional<mail::address> query_address(std::string_view arg, std::string_view verb);
+  // RCPT of an alias: false (and the 550 sent) when its expansion leaves nobody.
+  bool rcpt_alias_check(const mail::address& addr, const std::string& who);
   std::string received_field() const;
   std::string protocol_name() const;
   void build_envelope();

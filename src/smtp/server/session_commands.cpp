@@ -197,7 +197,13 @@ void session::on_rcpt(const command& c) {
   bool local = true;
   switch (l.kind) {
     case policy::recipient_kind::User:
+      break;
     case policy::recipient_kind::Alias:
+      // A 250 must end in a delivery or a bounce: an alias that leaves nobody to deliver to
+      // is refused here rather than queued with no recipient (DESIGN.md §4.2).
+      if (!rcpt_alias_check(addr, who)) {
+        return;
+      }
       break;
     case policy::recipient_kind::Unknown:
       ++stats_.recipients_rejected;
@@ -225,6 +231,29 @@ void session::on_rcpt(const command& c) {
   }
   enter_phase(phase::Rcpt);
   reply_with(250, "2.1.5", "Ok");
+}
+
+bool session::rcpt_alias_check(const mail::address& addr, const std::string& who) {
+  const policy::expansion exp = accounts_->expand(addr);
+  switch (exp.why_undeliverable()) {
+    case policy::undeliverable::No:
+      return true;
+    case policy::undeliverable::Loop:
+      spdlog::warn("event=alias-loop alias=<{}> client=[{}]", addr.str(), peer_.addr);
+      ++stats_.recipients_rejected;
+      error_reply(550, "5.4.6", who + ": Recipient address rejected: alias loop");
+      return false;
+    case policy::undeliverable::Unknown:
+      ++stats_.recipients_rejected;
+      error_reply(550, "5.1.1", who + ": Recipient address rejected: User unknown");
+      return false;
+    case policy::undeliverable::AllRelocated:
+      // No single new address to offer (551 wants one, RFC 5321 §3.4): the list has moved.
+      ++stats_.recipients_rejected;
+      error_reply(550, "5.1.6", who + ": Recipient address rejected: all members have moved");
+      return false;
+  }
+  return true;
 }
 
 void session::on_data(const command& c) {
@@ -329,11 +358,18 @@ void session::build_envelope() {
       spdlog::warn("id={} alias loop while expanding <{}>", env_.id, r.addr.str());
     }
     for (const policy::target& t : exp.targets) {
-      queue::recipient q{.address = t.address, .original = r.addr, .orcpt = r.orcpt,
-                         .notify = r.notify, .local = t.k == policy::target::kind::Local};
+      queue::recipient q{.address = t.address,
+                         .original = r.addr,
+                         .orcpt = r.orcpt,
+                         .notify = r.notify,
+                         .local = t.k != policy::target::kind::Remote};
       if (t.k == policy::target::kind::Unknown) {
         q.status = queue::rcpt_status::Failed;
         q.last_reply = "550 5.1.1 <" + t.address.str() + ">: User unknown";
+      } else if (t.k == policy::target::kind::Relocated) {
+        q.status = queue::rcpt_status::Failed;
+        q.last_reply = "551 5.1.6 <" + t.address.str() + ">: User has moved; please try <" +
+                       t.relocated_to + ">";
       }
       add(std::move(q));
     }

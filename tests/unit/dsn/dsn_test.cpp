@@ -1,8 +1,6 @@
 // Delivery status notifications: RFC 3464 fields in an RFC 6522 multipart/report, RFC 6533 for
 // SMTPUTF8 mail, RFC 3461 NOTIFY rules, and Python's email package as an independent reader.
 
-#include "mail/dsn.hpp"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,8 +10,12 @@
 #include <string_view>
 #include <vector>
 
-namespace posthorn::mail {
+#include "queue/bounce.hpp"
+
+namespace posthorn::queue {
 namespace {
+
+using mail::address;
 
 constexpr std::int64_t k_now = 1795297860;      // Sat, 21 Nov 2026 21:51:00 UTC
 constexpr std::int64_t k_arrival = 1795290000;  // Sat, 21 Nov 2026 19:40:00 UTC
@@ -166,11 +168,11 @@ class Dsn : public ::testing::Test {
     dsn_request req;
     req.reporting_mta = "mx.example.test";
     req.kind = dsn_kind::Failure;
-    req.envelope.id = "4ABCDEF";
-    req.envelope.sender = address{"alice", "example.test"};
-    req.envelope.arrival = k_arrival;
-    req.envelope.helo = "client.example.test";
-    req.envelope.protocol = "ESMTP";
+    req.original.id = "4ABCDEF";
+    req.original.sender = address{"alice", "example.test"};
+    req.original.arrival = k_arrival;
+    req.original.helo = "client.example.test";
+    req.original.protocol = "ESMTP";
     dsn_recipient r;
     r.final_recipient = address{"bob", "remote.test"};
     r.action = dsn_action::Failed;
@@ -252,7 +254,7 @@ TEST_F(Dsn, PartsHaveTheReportTypes) {
 
 TEST_F(Dsn, DeliveryStatusHasPerMessageAndPerRecipientFields) {
   dsn_request req = failure();
-  req.envelope.envid = "QQ314159";
+  req.original.envid = "QQ314159";
   dsn_recipient second;
   second.final_recipient = address{"carol", "remote.test"};
   second.original_recipient = "rfc822;carol+2Blist@remote.test";
@@ -313,7 +315,7 @@ TEST_F(Dsn, AStatusThatDoesNotFitTheActionIsReplaced) {
 
 TEST_F(Dsn, RetHdrsReturnsOnlyTheHeaders) {
   dsn_request req = failure();
-  req.envelope.ret = queue::dsn_ret::Hdrs;
+  req.original.ret = queue::dsn_ret::Hdrs;
   EXPECT_EQ(returned_content(req), dsn_content::Headers);
   const report r = parse(build_dsn(req));
   ASSERT_EQ(r.parts.size(), 3u);
@@ -327,7 +329,7 @@ TEST_F(Dsn, RetHdrsReturnsOnlyTheHeaders) {
 TEST_F(Dsn, RetFullAndUnsetReturnTheWholeMessage) {
   dsn_request req = failure();
   EXPECT_EQ(returned_content(req), dsn_content::Full);
-  req.envelope.ret = queue::dsn_ret::Full;
+  req.original.ret = queue::dsn_ret::Full;
   EXPECT_EQ(returned_content(req), dsn_content::Full);
   const report r = parse(build_dsn(req));
   EXPECT_NE(r.parts[2].body.find("BODY-MARKER"), std::string::npos);
@@ -335,7 +337,7 @@ TEST_F(Dsn, RetFullAndUnsetReturnTheWholeMessage) {
 
 TEST_F(Dsn, ALargeMessageReturnsOnlyItsHeaders) {
   dsn_request req = failure();
-  req.envelope.ret = queue::dsn_ret::Full;
+  req.original.ret = queue::dsn_ret::Full;
   req.return_limit = k_message.size() - 1;
   EXPECT_EQ(returned_content(req), dsn_content::Headers);
   req.return_limit = k_message.size();
@@ -359,7 +361,7 @@ TEST_F(Dsn, ReportsOtherThanFailuresReturnOnlyHeaders) {
        {dsn_kind::Delay, dsn_kind::Delivered, dsn_kind::Relayed, dsn_kind::Expanded}) {
     dsn_request req = failure();
     req.kind = k;
-    req.envelope.ret = queue::dsn_ret::Full;
+    req.original.ret = queue::dsn_ret::Full;
     req.recipients[0].action = action_for(k);
     req.recipients[0].status = "";
     EXPECT_EQ(returned_content(req), dsn_content::Headers);
@@ -412,8 +414,8 @@ TEST_F(Dsn, DelayCarriesWillRetryUntil) {
 
 TEST_F(Dsn, SmtputfEightUsesTheGlobalTypes) {
   dsn_request req = failure();
-  req.envelope.smtputf8 = true;
-  req.envelope.sender = address{"jürgen", "bücher.example"};
+  req.original.smtputf8 = true;
+  req.original.sender = address{"jürgen", "bücher.example"};
   req.recipients[0].final_recipient = address{"用户", "例子.example"};
   req.recipients[0].diagnostic = "smtp; 550 5.1.1 用户不存在";
   const std::string utf8_message = "From: jürgen@bücher.example\r\nSubject: Grüße\r\n\r\nHallo\r\n";
@@ -437,7 +439,7 @@ TEST_F(Dsn, SmtputfEightUsesTheGlobalTypes) {
   EXPECT_EQ(field(g[1], "Final-Recipient"), "utf-8; 用户@例子.example");
   EXPECT_EQ(field(g[1], "Diagnostic-Code"), "smtp; 550 5.1.1 用户不存在");
 
-  req.envelope.ret = queue::dsn_ret::Hdrs;
+  req.original.ret = queue::dsn_ret::Hdrs;
   const report h = parse(build_dsn(req));
   EXPECT_EQ(field(h.parts[2].headers, "Content-Type"), "message/global-headers");
   EXPECT_EQ(h.parts[2].body, "From: jürgen@bücher.example\r\nSubject: Grüße\r\n");
@@ -613,7 +615,7 @@ assert "Subject: lunch" in text and "BODY-MARKER" not in text, text
 
 TEST_F(PythonReads, AHeadersOnlyReport) {
   dsn_request req = failure();
-  req.envelope.ret = queue::dsn_ret::Hdrs;
+  req.original.ret = queue::dsn_ret::Hdrs;
   EXPECT_EQ(run(build_dsn(req), k_python_headers), 0);
 }
 
@@ -633,7 +635,7 @@ assert "Final-Recipient: utf-8; \u7528\u6237@example.test" in raw, raw
 
 TEST_F(PythonReads, AGlobalReport) {
   dsn_request req = failure();
-  req.envelope.smtputf8 = true;
+  req.original.smtputf8 = true;
   req.recipients[0].final_recipient = address{"用户", "example.test"};
   EXPECT_EQ(run(build_dsn(req), k_python_global), 0);
 }
@@ -680,22 +682,25 @@ TEST(WantsDsn, NeverToTheNullSender) {
 }
 
 TEST(DsnReportFor, TakesTheQueueState) {
-  queue::recipient q;
+  recipient q;
   q.address = address{"bob", "lists.example.test"};
   q.original = address{"team", "example.test"};
   q.orcpt = "rfc822;team@example.test";
   q.last_reply = "550 5.1.1 <bob@lists.example.test>: no such user";
   dsn_recipient r = dsn_report_for(q, dsn_action::Failed);
-  EXPECT_EQ(r.final_recipient, (address{"team", "example.test"}));
+  // RFC 3464 §2.3.2: the member that failed, not the list the sender wrote.
+  EXPECT_EQ(r.final_recipient, (address{"bob", "lists.example.test"}));
   EXPECT_EQ(r.original_recipient, "rfc822;team@example.test");
   EXPECT_EQ(r.action, dsn_action::Failed);
   EXPECT_EQ(r.status, "5.1.1");
   EXPECT_EQ(r.diagnostic, "smtp; 550 5.1.1 <bob@lists.example.test>: no such user");
 
   q.original = {};
+  q.orcpt = "";
   q.last_reply = "451 4.4.1 connection timed out";
   r = dsn_report_for(q, dsn_action::Failed);
   EXPECT_EQ(r.final_recipient, q.address);
+  EXPECT_EQ(r.original_recipient, "rfc822;bob@lists.example.test");
   EXPECT_EQ(r.status, "4.4.7") << "given up after temporary failures";
   r = dsn_report_for(q, dsn_action::Delayed);
   EXPECT_EQ(r.status, "4.4.1");
@@ -716,5 +721,76 @@ TEST(DsnReportFor, TakesTheQueueState) {
   EXPECT_EQ(r.diagnostic, "");
 }
 
+// Without ORCPT the address given in RCPT TO is recorded (RFC 3461 §4.2), xtext-encoded; an
+// ORCPT the client gave is kept as given.
+TEST(DsnReportFor, RecordsTheAddressGivenWhenThereIsNoOrcpt) {
+  recipient q;
+  q.address = address{"ghost", "example.test"};
+  q.original = address{"lst", "example.test"};
+  EXPECT_EQ(original_recipient_of(q), "rfc822;lst@example.test");
+  q.original = address{"a+b=c", "example.test"};
+  EXPECT_EQ(original_recipient_of(q), "rfc822;a+2Bb+3Dc@example.test");
+  q.original = address{"jürgen", "example.test"};
+  EXPECT_EQ(original_recipient_of(q), "utf-8;j+C3+BCrgen@example.test");
+  q.orcpt = "rfc822;Lst@Example.TEST";
+  EXPECT_EQ(original_recipient_of(q), "rfc822;Lst@Example.TEST");
+}
+
+// The bounce for a list member: the field group names the member as Final-Recipient and the
+// list as Original-Recipient, and the explanation for a person names both.
+TEST_F(Dsn, ListMemberIsTheFinalRecipientAndTheListTheOriginal) {
+  recipient member;
+  member.address = address{"ghost", "example.test"};
+  member.original = address{"lst", "example.test"};
+  member.status = rcpt_status::Failed;
+  member.last_reply = "550 5.1.1 <ghost@example.test>: User unknown";
+  dsn_request req = failure();
+  req.recipients = {dsn_report_for(member, dsn_action::Failed)};
+  const report r = parse(build_dsn(req));
+  ASSERT_EQ(r.parts.size(), 3u);
+  const auto g = groups(r.parts[1].body);
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(field(g[1], "Original-Recipient"), "rfc822; lst@example.test");
+  EXPECT_EQ(field(g[1], "Final-Recipient"), "rfc822; ghost@example.test");
+  EXPECT_EQ(field(g[1], "Status"), "5.1.1");
+  EXPECT_NE(r.parts[0].body.find("<ghost@example.test> (expanded from <lst@example.test>): "
+                                 "failed (5.1.1)"),
+            std::string::npos)
+      << r.parts[0].body;
+
+  // Delay warnings and success reports name the member and the list the same way.
+  for (const dsn_kind kind : {dsn_kind::Delay, dsn_kind::Delivered, dsn_kind::Relayed}) {
+    member.last_reply = kind == dsn_kind::Delay ? "451 4.2.2 mailbox full" : "250 2.0.0 ok";
+    dsn_request other = failure();
+    other.kind = kind;
+    other.recipients = {dsn_report_for(member, action_for(kind))};
+    const report o = parse(build_dsn(other));
+    ASSERT_GE(o.parts.size(), 2u);
+    const auto og = groups(o.parts[1].body);
+    ASSERT_EQ(og.size(), 2u);
+    EXPECT_EQ(field(og[1], "Final-Recipient"), "rfc822; ghost@example.test");
+    EXPECT_EQ(field(og[1], "Original-Recipient"), "rfc822; lst@example.test");
+    EXPECT_NE(o.parts[0].body.find("<ghost@example.test> (expanded from <lst@example.test>)"),
+              std::string::npos)
+        << o.parts[0].body;
+  }
+  member.last_reply = "550 5.1.1 <ghost@example.test>: User unknown";
+
+  // A direct recipient is not "expanded from" itself.
+  member.original = member.address;
+  req.recipients = {dsn_report_for(member, dsn_action::Failed)};
+  const report direct = parse(build_dsn(req));
+  EXPECT_NE(direct.parts[0].body.find("<ghost@example.test>: failed (5.1.1)"), std::string::npos);
+  EXPECT_EQ(field(groups(direct.parts[1].body)[1], "Original-Recipient"),
+            "rfc822; ghost@example.test");
+
+  // In an ASCII report a UTF-8 original address is utf-8-addr-xtext (RFC 6533 §3).
+  member.original = address{"jürgen", "example.test"};
+  req.recipients = {dsn_report_for(member, dsn_action::Failed)};
+  const report utf8 = parse(build_dsn(req));
+  EXPECT_EQ(field(groups(utf8.parts[1].body)[1], "Original-Recipient"),
+            "utf-8; j\\x{FC}rgen@example.test");
+}
+
 }  // namespace
-}  // namespace posthorn::mail
+}  // namespace posthorn::queue

@@ -50,8 +50,11 @@ config::config_error error_of(std::string_view users, std::string_view aliases =
 std::vector<std::string> targets_of(const expansion& e) {
   std::vector<std::string> out;
   for (const auto& t : e.targets) {
-    const char* k = t.k == target::kind::Local ? "L:" : t.k == target::kind::Remote ? "R:" : "U:";
-    out.push_back(k + t.address.str());
+    const char* k = t.k == target::kind::Local       ? "L:"
+                    : t.k == target::kind::Remote    ? "R:"
+                    : t.k == target::kind::Relocated ? "M:"
+                                                     : "U:";
+    out.push_back(k + t.address.str() + (t.relocated_to.empty() ? "" : ">" + t.relocated_to));
   }
   return out;
 }
@@ -360,11 +363,47 @@ TEST(Relocated, BothForms) {
   EXPECT_EQ(l.relocated_to, "gone@new.test");
   // A user still present is found as a user.
   EXPECT_EQ(acc->find(addr("alice@example.test")).kind, recipient_kind::User);
-  // Relocated members of an alias cannot be delivered here.
+  // Relocated members of an alias cannot be delivered here: they bounce with the new address.
   const auto with_alias = make(k_users, "team: old, bob\n", "old@example.test: x@y.test\n");
   ASSERT_TRUE(with_alias);
-  EXPECT_EQ(targets_of(with_alias->expand(addr("team@example.test"))),
-            (strings{"U:old@example.test", "L:bob@example.test"}));
+  const expansion e = with_alias->expand(addr("team@example.test"));
+  EXPECT_EQ(targets_of(e), (strings{"M:old@example.test>x@y.test", "L:bob@example.test"}));
+  EXPECT_TRUE(e.deliverable());
+  EXPECT_EQ(e.why_undeliverable(), undeliverable::No);
+}
+
+// A 250 at RCPT must end in a delivery or a bounce: every way an alias can leave nobody to
+// deliver to is named, so that RCPT refuses it (DESIGN.md §4.2).
+TEST(Aliases, WhyUndeliverable) {
+  const auto acc = make(k_users,
+                        "loop1: loop2\n"
+                        "loop2: loop1\n"
+                        "self: self\n"
+                        "ghosts: ghost, spook\n"
+                        "moved: old, gone\n"
+                        "mixed: old, ghost\n"
+                        "half: ghost, loop1\n"
+                        "lst: bob, ghost\n"
+                        "outside: friend@remote.test\n"
+                        "twice: bob, bob, alice\n",
+                        "old@example.test: x@y.test\ngone@example.test: z@y.test\n");
+  ASSERT_TRUE(acc);
+  const auto why = [&](std::string_view a) { return acc->expand(addr(a)).why_undeliverable(); };
+  EXPECT_EQ(why("loop1@example.test"), undeliverable::Loop);
+  EXPECT_EQ(why("self@example.test"), undeliverable::Loop);
+  EXPECT_EQ(why("half@example.test"), undeliverable::Loop);  // the loop is what to fix
+  EXPECT_EQ(why("ghosts@example.test"), undeliverable::Unknown);
+  EXPECT_EQ(why("mixed@example.test"), undeliverable::Unknown);
+  EXPECT_EQ(why("moved@example.test"), undeliverable::AllRelocated);
+  EXPECT_EQ(why("lst@example.test"), undeliverable::No);
+  EXPECT_EQ(why("outside@example.test"), undeliverable::No);
+  EXPECT_EQ(why("twice@example.test"), undeliverable::No);
+  EXPECT_EQ(targets_of(acc->expand(addr("lst@example.test"))),
+            (strings{"L:bob@example.test", "U:ghost@example.test"}));
+  EXPECT_EQ(targets_of(acc->expand(addr("twice@example.test"))),
+            (strings{"L:bob@example.test", "L:Alice@Example.TEST"}));
+  EXPECT_EQ(why("bob@example.test"), undeliverable::No);
+  EXPECT_EQ(why("nobody@example.test"), undeliverable::Unknown);
 }
 
 TEST(Relocated, Errors) {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <latch>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -127,6 +128,32 @@ TEST(committer, each_submitter_gets_its_own_failure) {
   done.wait();
   EXPECT_TRUE(good_ok);
   EXPECT_FALSE(bad_ok);
+}
+
+// The session's path to the disk: an envelope without a recipient is refused with a temporary
+// 4.3.0 (the client hears 451, never 250) and nothing reaches active/.
+TEST(committer, an_envelope_without_recipients_is_refused) {
+  temp_dir tmp;
+  auto s = spool::open(tmp.path());
+  ASSERT_TRUE(s.has_value());
+  envelope empty = test::full_envelope((*s)->new_id());
+  empty.recipients.clear();
+  std::optional<result<void>> got;
+  std::latch done(1);
+  committer c(**s);
+  message_writer w = (*s)->begin(empty.id);
+  w.append("Subject: to nobody\r\n\r\nbody\r\n");
+  c.submit(&empty, std::move(w), [&](result<void> r) {
+    got = std::move(r);
+    done.count_down();
+  });
+  done.wait();
+  ASSERT_TRUE(got.has_value());
+  ASSERT_FALSE(got->has_value());
+  EXPECT_TRUE(got->error().temporary());
+  EXPECT_EQ(got->error().enhanced, "4.3.0");
+  EXPECT_TRUE(fs::is_empty(tmp.path() / "active"));
+  EXPECT_TRUE(fs::is_empty(tmp.path() / "incoming"));
 }
 
 }  // namespace

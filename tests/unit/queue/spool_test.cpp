@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "queue/codec.hpp"
+#include "queue/crc32c.hpp"
 #include "test_util.hpp"
 
 namespace posthorn::queue {
@@ -414,6 +415,72 @@ TEST_F(spool_test, commit_batch_commits_every_item_and_reports_each) {
     ASSERT_TRUE(reader.has_value());
     EXPECT_EQ((*reader)->contents(), messages[i]);
   }
+}
+
+// A message nobody receives would be acknowledged with 250 and then vanish without a
+// delivery or a bounce: the spool refuses it (4.3.0, so the client hears 451) and leaves
+// nothing behind, alone or in a batch.
+TEST_F(spool_test, commit_refuses_an_envelope_without_recipients) {
+  envelope env = full_envelope(spool_->new_id());
+  env.recipients.clear();
+  message_writer w = spool_->begin(env.id, 1);
+  w.append(sample_message());
+  ASSERT_TRUE(w.spill().has_value());  // a spilled file must go too
+  auto r = spool_->commit(env, std::move(w));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_TRUE(r.error().temporary());
+  EXPECT_EQ(r.error().enhanced, "4.3.0");
+  EXPECT_NE(r.error().message.find("no recipient"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(names_in(dir_ / "incoming").empty());
+  EXPECT_TRUE(names_in(dir_ / "active").empty());
+
+  std::vector<envelope> envs;
+  for (int i = 0; i < 3; ++i) {
+    envs.push_back(full_envelope(spool_->new_id()));
+  }
+  envs[1].recipients.clear();
+  std::vector<spool::commit_item> items;
+  for (envelope& e : envs) {
+    message_writer mw = spool_->begin(e.id);
+    mw.append(sample_message());
+    items.push_back({&e, std::move(mw)});
+  }
+  auto results = spool_->commit_batch(items);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].has_value());
+  ASSERT_FALSE(results[1].has_value());
+  EXPECT_EQ(results[1].error().enhanced, "4.3.0");
+  EXPECT_TRUE(results[2].has_value());
+  EXPECT_EQ(names_in(dir_ / "active"), (std::vector<std::string>{envs[0].id, envs[2].id}));
+  EXPECT_TRUE(names_in(dir_ / "incoming").empty());
+}
+
+// A well-formed queue file without a recipient (never written by commit(): an older
+// version, a hand-made file) is set aside as corrupt at recovery, never delivered to
+// nobody and dropped.
+TEST_F(spool_test, recover_sets_aside_a_queue_file_without_recipients) {
+  envelope good = commit_one(*spool_, sample_message());
+  envelope empty = full_envelope(spool_->new_id());
+  empty.recipients.clear();
+  const std::string message = sample_message();
+  empty.size = message.size();
+  const std::string header = codec::encode_header();
+  const std::string env_bytes = codec::encode_envelope(empty);
+  codec::trailer t;
+  t.message_size = message.size();
+  t.envelope_offset = t.message_offset + message.size();
+  t.envelope_size = env_bytes.size();
+  t.message_crc = crc32c(0, message);
+  const std::string trailer = codec::encode_trailer(t, header, env_bytes);
+  test::write_all(dir_ / "active" / empty.id, header + message + env_bytes + trailer);
+  ::chmod((dir_ / "active" / empty.id).c_str(), 0600);
+
+  auto recovered = open_spool(dir_)->recover();
+  ASSERT_TRUE(recovered.has_value()) << recovered.error().message;
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ(recovered->front().id, good.id);
+  EXPECT_FALSE(fs::exists(dir_ / "active" / empty.id));
+  EXPECT_EQ(read_all(dir_ / "corrupt" / empty.id), header + message + env_bytes + trailer);
 }
 
 TEST(queue_ids, are_short_safe_and_sorted_by_time) {

@@ -262,6 +262,64 @@ TEST_F(SessionTest, AliasExpansionKeepsOriginalAndFailsUnknownMembers) {
   EXPECT_EQ(rs[2].status, queue::rcpt_status::Failed);
 }
 
+// A 250 at RCPT must end in a delivery or a bounce: an alias that expands to nobody is
+// refused at RCPT, never queued with no recipient (DESIGN.md §4.2).
+TEST_F(SessionTest, AliasThatLeavesNobodyIsRefusedAtRcpt) {
+  auto acc = policy::accounts::from_text(
+      {"example.test"}, "alice@example.test:\nbob@example.test:\n",
+      "loop1: loop2\nloop2: loop1\nghosts: ghost, spook\nmoved: old, gone\n"
+      "half: ghost, loop1\nlst: bob, ghost\nteam: alice, bob\n",
+      "old@example.test: new@elsewhere.test\ngone@example.test: z@elsewhere.test\n");
+  ASSERT_TRUE(acc.has_value());
+  accounts_ = *acc;
+  make_session(false);
+  run("EHLO c\r\nMAIL FROM:<a@remote.test>\r\n");
+  EXPECT_EQ(run("RCPT TO:<loop1@example.test>\r\n"),
+            "550 5.4.6 <loop1@example.test>: Recipient address rejected: alias loop\r\n");
+  EXPECT_EQ(run("RCPT TO:<half@example.test>\r\n").substr(0, 10), "550 5.4.6 ");
+  EXPECT_EQ(run("RCPT TO:<ghosts@example.test>\r\n"),
+            "550 5.1.1 <ghosts@example.test>: Recipient address rejected: User unknown\r\n");
+  EXPECT_EQ(run("RCPT TO:<moved@example.test>\r\n"),
+            "550 5.1.6 <moved@example.test>: Recipient address rejected: all members have "
+            "moved\r\n");
+  EXPECT_EQ(run("DATA\r\n"), "554 5.5.1 Error: no valid recipients\r\n");
+  EXPECT_TRUE(committed_.empty());
+
+  // Duplicates collapsed across RCPTs leave each member once, never an empty message.
+  EXPECT_EQ(run("RCPT TO:<team@example.test>\r\nRCPT TO:<alice@example.test>\r\n"
+                "RCPT TO:<lst@example.test>\r\n"),
+            "250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n");
+  EXPECT_NE(run("DATA\r\nx\r\n.\r\n").find("250 2.0.0 Ok: queued as"), std::string::npos);
+  ASSERT_EQ(committed_.size(), 1u);
+  const auto& rs = committed_[0].recipients;
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(rs[0].address.str(), "alice@example.test");
+  EXPECT_EQ(rs[0].original.str(), "team@example.test");
+  EXPECT_EQ(rs[1].address.str(), "bob@example.test");
+  EXPECT_EQ(rs[2].address.str(), "ghost@example.test");
+  EXPECT_EQ(rs[2].original.str(), "lst@example.test");
+  EXPECT_EQ(rs[2].status, queue::rcpt_status::Failed);
+}
+
+// A relocated member of a list that still has others bounces with its new address.
+TEST_F(SessionTest, RelocatedListMemberBouncesWithItsNewAddress) {
+  auto acc =
+      policy::accounts::from_text({"example.test"}, "bob@example.test:\n", "crew: bob, old\n",
+                                  "old@example.test: new@elsewhere.test\n");
+  ASSERT_TRUE(acc.has_value());
+  accounts_ = *acc;
+  make_session(false);
+  run("EHLO c\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<crew@example.test>\r\n"
+      "DATA\r\nx\r\n.\r\n");
+  ASSERT_EQ(committed_.size(), 1u);
+  const auto& rs = committed_[0].recipients;
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[1].address.str(), "old@example.test");
+  EXPECT_EQ(rs[1].status, queue::rcpt_status::Failed);
+  EXPECT_EQ(rs[1].last_reply,
+            "551 5.1.6 <old@example.test>: User has moved; please try <new@elsewhere.test>");
+}
+
 TEST_F(SessionTest, SizeLimits) {
   settings_.message_size = 100;
   make_session(false);
