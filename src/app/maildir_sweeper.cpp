@@ -15,16 +15,19 @@ namespace fs = std::filesystem;
 
 maildir_sweeper::maildir_sweeper(boost::asio::io_context& io, boost::asio::thread_pool& blocking,
                                  config_source config, const queue::spool& spool)
-    : blocking_(blocking), config_(std::move(config)), spool_(spool), timer_(io) {}
+    : blocking_(blocking),
+      config_(std::move(config)),
+      spool_(spool),
+      timer_(boost::asio::make_strand(io)) {}
 
 void maildir_sweeper::start() {
   sweep_now();
-  schedule();
+  boost::asio::post(timer_.get_executor(), [this] { schedule(); });
 }
 
 void maildir_sweeper::stop() {
   stop_ = true;
-  timer_.cancel();
+  boost::asio::post(timer_.get_executor(), [this] { timer_.cancel(); });
 }
 
 void maildir_sweeper::schedule() {

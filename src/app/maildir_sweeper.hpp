@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <functional>
@@ -36,6 +37,7 @@ class maildir_sweeper {
   boost::asio::thread_pool& blocking_;
   config_source config_;
   const queue::spool& spool_;
+  // On a strand: stop() comes from the signal handler on any event-loop thread.
   boost::asio::steady_timer timer_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{false};  // one sweep at a time
