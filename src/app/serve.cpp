@@ -3,6 +3,7 @@
 
 #include "app/serve.hpp"
 
+#include "app/maildir_sweeper.hpp"
 #include "app/privileges.hpp"
 #include "app/reload.hpp"
 
@@ -345,6 +346,10 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   for (queue::envelope& env : *recovered) {
     scheduler.submit(std::move(env));
   }
+  // Crash markers and stale files in the Maildirs' tmp/ (docs/flow.md): swept on the
+  // blocking pool now, as the user that owns the mail, and every 12 hours.
+  maildir_sweeper sweeper(io, blocking, [&ctx] { return ctx.cfg.load(); }, **spool);
+  sweeper.start();
 
   // SIGHUP: the config file and the users, aliases, relocated and certificate files are
   // read again off the event loop (reload.hpp); new sessions get them, running ones keep
@@ -408,6 +413,7 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
                  ctx.connections.size(), ctx.cfg.load()->limits.shutdown_timeout.count());
     ctx.stopping = true;
     scheduler.drain();  // no new delivery attempts; those under way go on
+    sweeper.stop();
     for (auto& l : listeners) {
       l->close();
     }

@@ -33,7 +33,8 @@ struct local_job {
 // file system in all: every file written, one syncfs, every link into new/, one
 // syncfs (DESIGN.md §6). `record` runs once the outcomes are known and durable in the
 // Maildirs, and must make them durable in the spool; only after it returns are the
-// crash markers dropped, so no crash can deliver a recipient twice.
+// crash markers dropped. A kill anywhere costs no copy: a retry finds the fixed new/
+// name of each recipient an earlier attempt delivered (maildir.hpp).
 void deliver_local_batch(std::vector<local_job>& jobs, const fs::path& root,
                          const std::string& hostname, std::int64_t now,
                          const std::function<void()>& record);

@@ -58,18 +58,14 @@ std::string safe_component(std::string_view part, bool lower) {
   return out.size() > k_name_max ? std::string() : out;
 }
 
-// Maildir names hold no '/' and no ':' (the info separator), escaped as octal per
-// https://cr.yp.to/proto/maildir.html; ',' too, since Dovecot reads ",S=" after the host.
-std::string escape_host(std::string_view host) {
-  std::string out;
-  for (const char c : host) {
-    if (c == '/' || c == ':' || c == ',') {
-      out += fmt::format("\\{:03o}", static_cast<unsigned char>(c));
-    } else {
-      out += c;
-    }
+// The octets a message keeps once each CRLF line end becomes LF (lf_writer).
+std::uint64_t lf_size(std::string_view message) {
+  std::uint64_t crlf = 0;
+  for (std::size_t at = message.find("\r\n"); at != std::string_view::npos;
+       at = message.find("\r\n", at + 2)) {
+    ++crlf;
   }
-  return out.empty() ? std::string("localhost") : out;
+  return message.size() - crlf;
 }
 
 // A header field body never holds a line break, whatever an address contains.
@@ -170,22 +166,40 @@ int publish_link(const fs::path& tmp, const fs::path& target, const fs::path& bo
 
 }  // namespace
 
+// Maildir names hold no '/' and no ':' (the info separator), escaped as octal per
+// https://cr.yp.to/proto/maildir.html; ',' too, since Dovecot reads ",S=" after the host.
+std::string maildir_host_name(std::string_view hostname) {
+  std::string out;
+  for (const char c : hostname) {
+    if (c == '/' || c == ':' || c == ',') {
+      out += fmt::format("\\{:03o}", static_cast<unsigned char>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out.empty() ? std::string("localhost") : out;
+}
+
 struct maildir::item {
   std::size_t rcpt = 0;
-  fs::path box;            // the mailbox folder
-  fs::path marker;         // tmp/<id>.R<n>.<host>: the octets, until cleanup()
-  fs::path target;         // the name in new/, once published
-  std::string headers;     // Return-Path: and Delivered-To:
-  std::size_t source = 0;  // the item whose marker holds this recipient's octets
-  std::uint64_t size = 0;
+  fs::path box;              // the mailbox folder
+  fs::path marker;           // tmp/<id>.R<n>.<host>: the octets, until cleanup()
+  fs::path target;           // the name in new/
+  std::string headers;       // Return-Path: and Delivered-To:
+  std::size_t source = 0;    // the writer whose marker holds the octets; for a duplicate,
+                             // the item it follows
+  std::uint64_t size = 0;    // octets of the file: headers and the message with LF ends
   bool writer = false;       // its marker was written, not linked
-  bool done_before = false;  // an earlier attempt had delivered it
+  bool done_before = false;  // its new/ name exists: an earlier attempt delivered it
+  bool linked = false;       // this attempt made its new/ name
   bool duplicate = false;    // the same mailbox again in one group: one copy serves
   result<void> status;
 };
 
 maildir::maildir(fs::path root, std::string hostname)
-    : root_(std::move(root)), hostname_(std::move(hostname)), name_host_(escape_host(hostname_)) {}
+    : root_(std::move(root)),
+      hostname_(std::move(hostname)),
+      name_host_(maildir_host_name(hostname_)) {}
 
 maildir::maildir(maildir&&) noexcept = default;
 maildir::~maildir() = default;
@@ -224,7 +238,7 @@ std::string maildir::unique_name() const {
                      g_deliveries.fetch_add(1, std::memory_order_relaxed) + 1, name_host_);
 }
 
-// With a queue id the marker's name is the same at every attempt for this recipient.
+// With a queue id the names are the same at every attempt for this recipient.
 fs::path maildir::marker_path(const fs::path& box, std::size_t rcpt) const {
   if (env_->id.empty()) {
     return box / "tmp" / unique_name();
@@ -232,10 +246,23 @@ fs::path maildir::marker_path(const fs::path& box, std::size_t rcpt) const {
   return box / "tmp" / fmt::format("{}.R{}.{}", env_->id, rcpt, name_host_);
 }
 
+fs::path maildir::target_path(const item& it) const {
+  if (env_->id.empty()) {
+    return it.box / "new" / fmt::format("{},S={}", unique_name(), it.size);
+  }
+  return it.box / "new" / fmt::format("{},S={}", it.marker.filename().string(), it.size);
+}
+
 result<std::uint64_t> maildir::write_file(const fs::path& path, std::string_view headers,
                                           flush_mode mode) {
   const fs::path box = path.parent_path().parent_path();
   io::unique_fd fd(open_new(path));
+  if (!fd && errno == EEXIST) {
+    // A marker an attempt cut short left (its name is the same at every attempt): it
+    // may be half written, so it is written again. Nothing else makes that name.
+    ::unlink(path.c_str());
+    fd.reset(open_new(path));
+  }
   if (!fd && errno == ENOENT) {
     if (const int err = make_maildir(box); err != 0) {
       return fail(fs_error("create", err));
@@ -272,9 +299,12 @@ void maildir::prepare(flush_mode mode) {
   }
   const std::string return_path =
       env_->sender.empty() ? std::string("<>") : "<" + one_line(env_->sender.str()) + ">";
+  // Known before anything is written: the size is part of the name a retry looks for.
+  const std::uint64_t body_size = lf_size(message_);
   // Recipients with the same Delivered-To get the same octets: one file, hard links.
-  std::unordered_map<std::string, std::size_t> writer_of;          // Delivered-To -> item
-  std::unordered_map<std::string, std::vector<fs::path>> boxes_of;  // Delivered-To -> boxes
+  std::unordered_map<std::string, std::size_t> writer_of;  // Delivered-To -> item
+  // Delivered-To -> (mailbox, item) of the first recipient there
+  std::unordered_map<std::string, std::vector<std::pair<fs::path, std::size_t>>> boxes_of;
   items_.reserve(rcpts_.size());
   for (const std::size_t index : rcpts_) {
     item it;
@@ -293,28 +323,24 @@ void maildir::prepare(flush_mode mode) {
       items_.push_back(std::move(it));
       continue;
     }
-    std::vector<fs::path>& boxes = boxes_of[delivered_to];
-    if (std::ranges::find(boxes, it.box) != boxes.end()) {
+    auto& boxes = boxes_of[delivered_to];
+    auto seen = std::ranges::find(boxes, it.box, &std::pair<fs::path, std::size_t>::first);
+    if (seen != boxes.end()) {
       it.duplicate = true;
+      it.source = seen->second;
       items_.push_back(std::move(it));
       continue;
     }
-    boxes.push_back(it.box);
+    boxes.emplace_back(it.box, items_.size());
     it.marker = marker_path(it.box, index);
     it.headers = fmt::format("Return-Path: {}\nDelivered-To: {}\n", return_path, delivered_to);
-    struct stat st {};
-    if (!env_->id.empty() && ::lstat(it.marker.c_str(), &st) == 0) {
-      if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
-        it.done_before = true;  // linked into new/ by an attempt that died before cleanup
-        items_.push_back(std::move(it));
-        continue;
-      }
-      ::unlink(it.marker.c_str());  // what an attempt that died while writing left
+    it.size = it.headers.size() + body_size;
+    if (!env_->id.empty()) {
+      it.target = target_path(it);
     }
     auto w = writer_of.find(delivered_to);
     if (w != writer_of.end()) {
       it.source = w->second;
-      it.size = items_[w->second].size;
       items_.push_back(std::move(it));
       continue;
     }
@@ -325,67 +351,73 @@ void maildir::prepare(flush_mode mode) {
       continue;
     }
     it.writer = true;
-    it.size = *size;
     it.source = items_.size();
     writer_of[delivered_to] = items_.size();
     items_.push_back(std::move(it));
   }
 }
 
+// Links (or writes) this recipient's marker, then links it into new/. The marker is
+// complete and durable before its new/ name exists, so a kill between the two steps
+// leaves a recipient the next attempt delivers, never one it counts as delivered.
+void maildir::publish_one(item& it) {
+  if (!it.writer) {
+    const item& src = items_[it.source];
+    bool linked = false;
+    if (src.status) {
+      int rc = ::link(src.marker.c_str(), it.marker.c_str());
+      if (rc != 0 && errno == EEXIST) {
+        ::unlink(it.marker.c_str());  // left by an attempt cut short: maybe half written
+        rc = ::link(src.marker.c_str(), it.marker.c_str());
+      }
+      if (rc != 0 && errno == ENOENT) {
+        make_maildir(it.box);  // an error shows in write_file below
+        rc = ::link(src.marker.c_str(), it.marker.c_str());
+      }
+      linked = rc == 0;
+    }
+    if (!linked) {
+      // The shared file could not be written, or not linked here (EXDEV, EMLINK, ...):
+      // an own copy, flushed at once, since the caller's first flush is behind us.
+      auto size = write_file(it.marker, it.headers, flush_mode::PerFile);
+      if (!size) {
+        it.status = fail(std::move(size.error()));
+        return;
+      }
+    }
+  }
+  if (it.target.empty()) {
+    it.target = target_path(it);
+  }
+  const int err = publish_link(it.marker, it.target, it.box);
+  if (err == EEXIST && !env_->id.empty()) {
+    // The name is this message's and this recipient's alone: an attempt that died
+    // before the spool learnt of it made it. "Delivered" is read from that name, never
+    // from the link count of the marker: the members' markers share one inode, so a
+    // count cannot tell which of them reached new/.
+    it.done_before = true;
+    return;
+  }
+  if (err != 0) {
+    ::unlink(it.marker.c_str());
+    it.status = fail(fs_error("link", err));
+    return;
+  }
+  it.linked = true;
+}
+
 void maildir::publish(flush_mode mode) {
   std::vector<fs::path> to_sync;  // new/ folders to fsync in PerFile mode
-  auto note_sync = [&](const fs::path& box) {
-    fs::path dir = box / "new";
-    if (std::ranges::find(to_sync, dir) == to_sync.end()) {
-      to_sync.push_back(std::move(dir));
-    }
-  };
   for (item& it : items_) {
     if (!it.status || it.duplicate) {
       continue;
     }
-    if (it.done_before) {
-      note_sync(it.box);  // its link may not have been made durable before the crash
-      continue;
+    publish_one(it);
+    // A link an earlier attempt made may not have been made durable before it died.
+    fs::path dir = it.box / "new";
+    if (it.status && std::ranges::find(to_sync, dir) == to_sync.end()) {
+      to_sync.push_back(std::move(dir));
     }
-    if (!it.writer) {
-      const item& src = items_[it.source];
-      if (!src.status) {
-        // The shared file could not be written: write this recipient's own copy.
-        auto size = write_file(it.marker, it.headers, flush_mode::PerFile);
-        if (!size) {
-          it.status = fail(std::move(size.error()));
-          continue;
-        }
-        it.size = *size;
-      } else {
-        int rc = ::link(src.marker.c_str(), it.marker.c_str());
-        if (rc != 0 && errno == ENOENT) {
-          if (const int err = make_maildir(it.box); err != 0) {
-            it.status = fail(fs_error("create", err));
-            continue;
-          }
-          rc = ::link(src.marker.c_str(), it.marker.c_str());
-        }
-        if (rc != 0) {
-          // EXDEV (another file system), EMLINK, ...: write a copy, flushed at once
-          // because its data would otherwise not be covered by the caller's first flush.
-          auto size = write_file(it.marker, it.headers, flush_mode::PerFile);
-          if (!size) {
-            it.status = fail(std::move(size.error()));
-            continue;
-          }
-          it.size = *size;
-        }
-      }
-    }
-    it.target = it.box / "new" / fmt::format("{},S={}", unique_name(), it.size);
-    if (const int err = publish_link(it.marker, it.target, it.box); err != 0) {
-      ::unlink(it.marker.c_str());
-      it.status = fail(fs_error("link", err));
-      continue;
-    }
-    note_sync(it.box);
   }
   if (mode != flush_mode::PerFile) {
     return;
@@ -394,13 +426,14 @@ void maildir::publish(flush_mode mode) {
     if (const int err = io::fsync_dir(dir); err != 0) {
       // Not known to be durable: deferring may duplicate it, which is allowed; losing is not.
       for (item& it : items_) {
-        if (it.status && !it.target.empty() && it.target.parent_path() == dir) {
+        if (!it.status || it.duplicate || it.box / "new" != dir) {
+          continue;
+        }
+        if (it.linked) {
           ::unlink(it.target.c_str());
           ::unlink(it.marker.c_str());
-          it.status = fail(fs_error("fsync", err));
-        } else if (it.status && it.done_before && it.box / "new" == dir) {
-          it.status = fail(fs_error("fsync", err));
         }
+        it.status = fail(fs_error("fsync", err));
       }
     }
   }
@@ -410,14 +443,15 @@ std::vector<outcome> maildir::outcomes() const {
   std::vector<outcome> out;
   out.reserve(items_.size());
   for (const item& it : items_) {
-    out.push_back(outcome{it.rcpt, it.status});
+    // A duplicate is delivered by the copy it shares, and only then.
+    out.push_back(outcome{it.rcpt, it.duplicate ? items_[it.source].status : it.status});
   }
   return out;
 }
 
 void maildir::cleanup() {
   for (const item& it : items_) {
-    if (!it.marker.empty() && (it.status || it.done_before)) {
+    if (!it.marker.empty() && it.status) {
       ::unlink(it.marker.c_str());
     }
   }
@@ -429,10 +463,10 @@ void maildir::fail_all(const error& e) {
     if (!it.status || it.duplicate) {
       continue;
     }
-    if (!it.target.empty()) {
+    if (it.linked) {
       ::unlink(it.target.c_str());
     }
-    if (!it.done_before && !it.marker.empty()) {
+    if (!it.marker.empty()) {
       ::unlink(it.marker.c_str());
     }
     it.status = fail(e);

@@ -1,16 +1,23 @@
 #pragma once
 // Local delivery into Maildir (DESIGN.md §4.1, §4.2): <root>/<domain>/<local part>/
-// {tmp,new,cur}, created when missing. Each file is written in tmp/, fsynced, moved
-// into new/ (a hard link, the tmp/ name removed once new/ is fsynced, so a retry after a
-// crash in between finds the delivery already done), and new/ fsynced; only then is the
-// recipient delivered. The file holds
+// {tmp,new,cur}, created when missing. Each file is written in tmp/, made durable, linked
+// into new/, and new/ made durable; only then is the recipient delivered. The file holds
 // LF line ends and starts with Return-Path:, Delivered-To:, then the queued message
-// (which begins with our Received:). Names are Dovecot-readable:
-// <secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>.
+// (which begins with our Received:).
+//
+// Crash safety (docs/flow.md, "Maildir delivery"): for a queued message the names are
+// the same at every attempt, so a retry knows what an attempt cut short did:
+//   tmp/<id>.R<n>.<host>            the crash marker: recipient n's octets being written
+//   new/<id>.R<n>.<host>,S=<size>   recipient n delivered
+// A retry rewrites the marker; link() into new/ answering EEXIST means an earlier attempt
+// delivered (the retry only makes new/ durable), success means it had not. A kill at any point
+// therefore costs at most a duplicate (when the reader moved the file to cur/ in between), never a
+// loss. Without a queue id (tests) names are <secs>.M<usecs>P<pid>Q<n>.<host>. Names are
+// Dovecot-readable: no '/' or ':' in them, and ",S=<size>" after the base.
 //
 // A transactional target (STYLE.md 8): begin -> add_recipient -> body -> commit.
 // Recipients whose file would be identical (same Return-Path and Delivered-To,
-// e.g. the members of one alias) share one file through hard links.
+// e.g. the members of one alias) share one inode through hard links.
 
 #include <cstddef>
 #include <filesystem>
@@ -56,15 +63,14 @@ class maildir {
   void abort();
 
   // The same in phases, so that many messages share two flushes (DESIGN.md §6):
-  // 1. prepare(): writes one tmp/ file per distinct Delivered-To (the crash marker
-  //    <id>.R<n>.<host> of its first recipient);
-  // 2. publish(): after the data is durable, links each recipient's marker and then
-  //    new/<unique>,S=<size>;
+  // 1. prepare(): writes one tmp/ file per distinct Delivered-To (the marker of its
+  //    first recipient), replacing one an attempt cut short left;
+  // 2. publish(): after the data is durable, links each recipient's marker (from the
+  //    shared one) and then links it into new/; a new/ name that exists already was
+  //    made by an attempt that died before the spool learnt of it: delivered;
   // 3. outcomes(): after the links are durable;
-  // 4. cleanup(): after the outcomes are recorded in the spool, drops the markers. A
-  //    retry that finds a marker with more than one link knows the earlier attempt
-  //    delivered, so a crash anywhere before the spool forgets the recipient cannot
-  //    deliver twice.
+  // 4. cleanup(): after the outcomes are recorded in the spool, drops the markers
+  //    (markers a kill leaves behind are swept at start, maildir_sweep.hpp).
   void prepare(flush_mode mode);
   void publish(flush_mode mode);
   std::vector<outcome> outcomes() const;
@@ -81,10 +87,11 @@ class maildir {
 
  private:
   struct item;
-  result<std::uint64_t> write_file(const fs::path& path, std::string_view headers,
-                                   flush_mode mode);
+  result<std::uint64_t> write_file(const fs::path& path, std::string_view headers, flush_mode mode);
   std::string unique_name() const;
   fs::path marker_path(const fs::path& box, std::size_t rcpt) const;
+  fs::path target_path(const item& it) const;
+  void publish_one(item& it);
 
   fs::path root_;
   std::string hostname_;
@@ -95,5 +102,8 @@ class maildir {
   std::string_view message_;
   std::string buffer_;  // one buffer for the CRLF -> LF conversion, reused
 };
+
+// A host name as Maildir file names carry it: '/', ':' and ',' escaped as \ooo.
+std::string maildir_host_name(std::string_view hostname);
 
 }  // namespace posthorn::delivery

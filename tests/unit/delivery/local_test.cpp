@@ -65,8 +65,8 @@ std::size_t files_in(const fs::path& dir) {
   return n;
 }
 
-// Many messages share two flushes; the crash markers in tmp/ outlive record(), so an
-// attempt cut short before the spool learned the outcome never delivers twice.
+// Many messages share two flushes; the crash markers in tmp/ outlive record(), and an
+// attempt cut short before the spool learned the outcome finds the fixed new/ names.
 TEST(deliver_local_batch, delivers_every_message_and_keeps_markers_until_recorded) {
   std::string pattern = (fs::temp_directory_path() / "posthorn-unit-XXXXXX").string();
   ASSERT_NE(::mkdtemp(pattern.data()), nullptr);

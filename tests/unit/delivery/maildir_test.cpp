@@ -124,15 +124,10 @@ TEST_F(maildir_test, file_holds_return_path_delivered_to_and_the_message_with_lf
       "last line without end";
   EXPECT_EQ(read_all(files[0]), expected);
 
-  // <secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>, size of the file as written.
-  const std::string name = files[0].filename().string();
-  std::smatch m;
-  ASSERT_TRUE(std::regex_match(
-      name, m, std::regex(R"((\d+)\.M(\d+)P(\d+)Q(\d+)\.mx\.example\.test,S=(\d+))")))
-      << name;
-  EXPECT_EQ(std::stoull(m[5].str()), expected.size());
-  EXPECT_EQ(std::stoull(m[3].str()), static_cast<unsigned long long>(::getpid()));
-  EXPECT_LT(std::stoull(m[2].str()), 1'000'000u);
+  // <queue id>.R<recipient>.<host>,S=<size>, the size of the file as written (known
+  // before it is written: lone CR and LF count, only CRLF shrinks).
+  EXPECT_EQ(files[0].filename().string(),
+            "0123456789AB.R0.mx.example.test,S=" + std::to_string(expected.size()));
 
   for (const char* sub : {"tmp", "new", "cur"}) {
     EXPECT_TRUE(fs::is_directory(mailbox / sub)) << sub;
@@ -142,6 +137,28 @@ TEST_F(maildir_test, file_holds_return_path_delivered_to_and_the_message_with_lf
   EXPECT_EQ(mode_of(mailbox), 0700u);
   EXPECT_EQ(mode_of(root_ / "example.test"), 0700u);
   EXPECT_EQ(mode_of(files[0]), 0600u);
+}
+
+TEST_F(maildir_test, without_a_queue_id_names_are_unique_per_delivery) {
+  envelope env;
+  env.recipients = {rcpt({"alice", "example.test"})};
+  ASSERT_TRUE(deliver(box_, env, "x\r\n").at(0).status.has_value());
+  ASSERT_TRUE(deliver(box_, env, "x\r\n").at(0).status.has_value());
+  auto files = files_in(root_ / "example.test" / "alice" / "new");
+  ASSERT_EQ(files.size(), 2u);
+  const std::size_t size =
+      std::string("Return-Path: <>\nDelivered-To: alice@example.test\nx\n").size();
+  for (const fs::path& f : files) {
+    // <secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>
+    const std::string name = f.filename().string();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(
+        name, m, std::regex(R"((\d+)\.M(\d+)P(\d+)Q(\d+)\.mx\.example\.test,S=(\d+))")))
+        << name;
+    EXPECT_EQ(std::stoull(m[5].str()), size);
+    EXPECT_EQ(std::stoull(m[3].str()), static_cast<unsigned long long>(::getpid()));
+    EXPECT_LT(std::stoull(m[2].str()), 1'000'000u);
+  }
 }
 
 TEST_F(maildir_test, null_sender_is_an_empty_return_path) {
@@ -337,35 +354,163 @@ TEST_F(maildir_test, an_existing_maildir_is_reused_and_a_missing_new_is_recreate
   EXPECT_TRUE(fs::is_directory(mailbox / "cur"));
 }
 
-TEST_F(maildir_test, a_retry_after_a_crash_past_the_link_into_new_does_not_deliver_again) {
+TEST_F(maildir_test, a_queued_message_gets_the_same_name_in_new_at_every_attempt) {
   envelope env;
   env.id = "0ABCDEFGHIJK";
-  env.recipients = {rcpt({"alice", "example.test"})};
-  auto out = deliver(box_, env, "first\r\n");
-  ASSERT_TRUE(out.at(0).status.has_value());
-  const fs::path mailbox = root_ / "example.test" / "alice";
-  auto files = files_in(mailbox / "new");
+  env.recipients = {rcpt({"alice", "example.test"}), rcpt({"bob", "example.test"})};
+  auto out = deliver(box_, env, "hello\r\n");
+  ASSERT_EQ(out.size(), 2u);
+  const std::string body = "Return-Path: <>\nDelivered-To: bob@example.test\nhello\n";
+  auto files = files_in(root_ / "example.test" / "bob" / "new");
   ASSERT_EQ(files.size(), 1u);
-  EXPECT_TRUE(files_in(mailbox / "tmp").empty());
+  EXPECT_EQ(files[0].filename().string(),
+            "0ABCDEFGHIJK.R1.mx.example.test,S=" + std::to_string(body.size()));
+  EXPECT_EQ(read_all(files[0]), body);
+  EXPECT_TRUE(files_in(root_ / "example.test" / "bob" / "tmp").empty());
+}
 
-  // What an attempt killed after link(tmp, new) and before the spool update leaves.
-  const fs::path marker = mailbox / "tmp" / "0ABCDEFGHIJK.R0.mx.example.test";
-  fs::create_hard_link(files[0], marker);
-  out = deliver(box_, env, "first\r\n");
-  ASSERT_TRUE(out.at(0).status.has_value());
-  EXPECT_EQ(files_in(mailbox / "new").size(), 1u);
-  EXPECT_TRUE(files_in(mailbox / "tmp").empty());
+// The on-disk state a kill leaves is made by running prepare() and publish() (no
+// outcomes, no cleanup: the process "dies" there) and then undoing the last steps
+// publish() took; a new attempt of the same envelope must then give every member
+// exactly one copy (at most a duplicate is allowed; this design needs none).
+class maildir_crash_test : public maildir_test, public ::testing::WithParamInterface<flush_mode> {
+ protected:
+  envelope fan_out() const {
+    envelope env;
+    env.id = "0FANOUT00042";
+    env.sender = {"someone", "example.net"};
+    const mail::address fan{"fan", "example.test"};
+    env.recipients = {rcpt({"u1", "example.test"}, fan), rcpt({"u2", "example.test"}, fan),
+                      rcpt({"u3", "example.test"}, fan)};
+    return env;
+  }
+  void attempt(maildir& m, const envelope& env, bool finish) {
+    m.begin(env);
+    for (std::size_t i = 0; i < env.recipients.size(); ++i) {
+      m.add_recipient(i);
+    }
+    m.body(message_);
+    m.prepare(GetParam());
+    m.publish(GetParam());
+    if (finish) {
+      for (const outcome& o : m.outcomes()) {
+        EXPECT_TRUE(o.status.has_value()) << o.rcpt << ": " << o.status.error().message;
+      }
+      m.cleanup();
+    }
+  }
+  fs::path box(const char* user) const { return root_ / "example.test" / user; }
 
-  // What an attempt killed while writing leaves: written again, completely.
-  std::ofstream(marker) << "half a mess";
-  out = deliver(box_, env, "second\r\n");
-  ASSERT_TRUE(out.at(0).status.has_value());
-  files = files_in(mailbox / "new");
-  ASSERT_EQ(files.size(), 2u);
-  EXPECT_TRUE(files_in(mailbox / "tmp").empty());
-  std::vector<std::string> bodies{read_all(files[0]), read_all(files[1])};
-  std::ranges::sort(bodies);
-  EXPECT_EQ(bodies[1], "Return-Path: <>\nDelivered-To: alice@example.test\nsecond\n");
+  const std::string message_ = "Subject: fan\r\n\r\nto all of you\r\n";
+  const std::string file_ =
+      "Return-Path: <someone@example.net>\nDelivered-To: fan@example.test\n"
+      "Subject: fan\n\nto all of you\n";
+};
+
+TEST_P(maildir_crash_test, a_kill_at_any_step_of_a_fan_out_loses_no_member) {
+  const envelope env = fan_out();
+  const char* users[] = {"u1", "u2", "u3"};
+  // publish() takes these steps in this order (u1 wrote the marker in prepare()):
+  // u1 into new/; u2's marker from u1's, u2 into new/; u3's marker, u3 into new/.
+  for (int undo = 0; undo <= 5; ++undo) {
+    SCOPED_TRACE("steps undone: " + std::to_string(undo));
+    fs::remove_all(root_);
+    {
+      maildir first(root_, "mx.example.test");
+      attempt(first, env, /*finish=*/false);
+    }
+    std::vector<fs::path> steps;
+    for (std::size_t i = 0; i < std::size(users); ++i) {
+      if (i > 0) {
+        steps.push_back(box(users[i]) / "tmp" /
+                        ("0FANOUT00042.R" + std::to_string(i) + ".mx.example.test"));
+      }
+      auto got = files_in(box(users[i]) / "new");
+      ASSERT_EQ(got.size(), 1u) << users[i];
+      steps.push_back(got[0]);
+    }
+    ASSERT_EQ(steps.size(), 5u);
+    for (int k = 0; k < undo; ++k) {
+      ASSERT_TRUE(fs::remove(steps[steps.size() - 1 - k])) << steps[steps.size() - 1 - k];
+    }
+    maildir retry(root_, "mx.example.test");
+    attempt(retry, env, /*finish=*/true);
+    for (const char* u : users) {
+      auto got = files_in(box(u) / "new");
+      ASSERT_EQ(got.size(), 1u) << u;
+      EXPECT_EQ(read_all(got[0]), file_) << u;
+      EXPECT_TRUE(files_in(box(u) / "tmp").empty()) << u;
+    }
+  }
+}
+
+TEST_P(maildir_crash_test, a_kill_while_the_marker_is_written_leaves_nothing_delivered) {
+  const envelope env = fan_out();
+  fs::create_directories(box("u1") / "tmp");
+  std::ofstream(box("u1") / "tmp" / "0FANOUT00042.R0.mx.example.test") << "half a mes";
+  maildir retry(root_, "mx.example.test");
+  attempt(retry, env, /*finish=*/true);
+  for (const char* u : {"u1", "u2", "u3"}) {
+    auto got = files_in(box(u) / "new");
+    ASSERT_EQ(got.size(), 1u) << u;
+    EXPECT_EQ(read_all(got[0]), file_) << u;
+    EXPECT_TRUE(files_in(box(u) / "tmp").empty()) << u;
+  }
+}
+
+TEST_P(maildir_crash_test, a_kill_after_every_link_before_the_spool_update_delivers_nothing_again) {
+  const envelope env = fan_out();
+  {
+    maildir first(root_, "mx.example.test");
+    attempt(first, env, /*finish=*/false);  // every link made, the spool never told
+  }
+  // The markers share one inode with the new/ files: its link count proves nothing.
+  EXPECT_EQ(stat_of(box("u2") / "tmp" / "0FANOUT00042.R1.mx.example.test").st_nlink, 6u);
+  maildir retry(root_, "mx.example.test");
+  attempt(retry, env, /*finish=*/true);
+  for (const char* u : {"u1", "u2", "u3"}) {
+    EXPECT_EQ(files_in(box(u) / "new").size(), 1u) << u;
+    EXPECT_TRUE(files_in(box(u) / "tmp").empty()) << u;
+  }
+}
+
+TEST_P(maildir_crash_test, a_new_name_made_between_prepare_and_publish_counts_as_delivered) {
+  const envelope env = fan_out();
+  maildir m(root_, "mx.example.test");
+  m.begin(env);
+  m.add_recipient(0);
+  m.body(message_);
+  m.prepare(GetParam());
+  const fs::path marker = box("u1") / "tmp" / "0FANOUT00042.R0.mx.example.test";
+  const fs::path target =
+      box("u1") / "new" / ("0FANOUT00042.R0.mx.example.test,S=" + std::to_string(file_.size()));
+  fs::create_hard_link(marker, target);  // link(2) will answer EEXIST
+  m.publish(GetParam());
+  auto out = m.outcomes();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].status.has_value());
+  m.cleanup();
+  EXPECT_EQ(files_in(box("u1") / "new"), std::vector<fs::path>{target});
+  EXPECT_TRUE(files_in(box("u1") / "tmp").empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(flush_modes, maildir_crash_test,
+                         ::testing::Values(flush_mode::PerFile, flush_mode::Deferred),
+                         [](const auto& info) {
+                           return info.param == flush_mode::PerFile ? std::string("per_file")
+                                                                    : std::string("deferred");
+                         });
+
+TEST_F(maildir_test, the_same_mailbox_twice_shares_the_outcome_of_its_one_copy) {
+  fs::create_directories(root_);
+  std::ofstream(root_ / "blocked.test") << "a file where a domain folder should be";
+  envelope env;
+  env.recipients = {rcpt({"alice", "blocked.test"}), rcpt({"alice", "blocked.test"})};
+  auto out = deliver(box_, env, "x\r\n");
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_FALSE(out[0].status.has_value());
+  ASSERT_FALSE(out[1].status.has_value());
+  EXPECT_TRUE(out[1].status.error().temporary());
 }
 
 TEST_F(maildir_test, host_name_is_escaped_in_file_names) {
