@@ -7,9 +7,13 @@ once; what mx1 accepted or refused for good stays decided there. With [queue] re
 """
 
 import json
+import re
 
 from conftest import run_cli
-from peers import MX1, MX2, V6, DUAL_V4, remote, settled_reports, submit, wait_until  # noqa: F401
+import pytest
+
+from peers import (MX1, MX2, V6, DUAL_V4, ipv6_loopback, remote, settled_reports,  # noqa: F401
+                   submit, wait_until)
 from smtpclient import make_message
 
 SENDER = "someone@example.net"
@@ -48,6 +52,12 @@ def test_mx1_takes_one_recipient_and_defers_the_other_each_is_delivered_exactly_
     assert recipients_of(mx1) == ["bob@remote.test"], remote.describe()
     assert recipients_of(mx2) == ["carol@remote.test"], remote.describe()
     assert len(mx1.messages) == 1 and len(mx2.messages) == 1, remote.describe()
+    # The mail log names, for each recipient, the host that took it.
+    log = srv.log_path.read_text(errors="replace")
+    sent = {m.group(1): m.group(2) for m in
+            re.finditer(r"to=<([^>]+)>.*? relay=(\S+) .*status=sent", log)}
+    assert sent.get("bob@remote.test", "").startswith("mx1.remote.test[127.0.0.2]"), sent
+    assert sent.get("carol@remote.test", "").startswith("mx2.remote.test[127.0.0.3]"), sent
 
 
 def test_a_5xx_recipient_at_mx1_is_final_and_not_tried_at_mx2(remote):
@@ -125,6 +135,10 @@ def test_every_mx_deferring_keeps_the_peers_reply_for_the_next_attempt(remote):
     assert rc["last_reply"].startswith("450 4.2.1 Mailbox busy"), rc
 
 
+needs_ipv6 = pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback (::1) here")
+
+
+@needs_ipv6
 def test_aaaa_only_mx_on_ipv6_loopback_receives_the_message(remote):
     peer = remote.peer(V6)
     srv = remote.make_server(retry=["1h"])
@@ -138,6 +152,7 @@ def test_aaaa_only_mx_on_ipv6_loopback_receives_the_message(remote):
     assert "relay=mx6.v6.test[::1]" in log, log[-2000:]
 
 
+@needs_ipv6
 def test_an_mx_host_with_a_and_aaaa_is_tried_on_both_addresses(remote):
     down = remote.closing_listener(DUAL_V4)  # the IPv4 address hangs up at once
     peer = remote.peer(V6)
