@@ -194,7 +194,11 @@ awaitable<void> deliver_domain(asio::any_io_executor ex, agent_context ctx,
         reply = std::string(o.status == queue::rcpt_status::Failed ? "550 " : "451 ") + o.dsn +
                 " " + reply;
       }
-      apply(env, i, o.status, std::move(reply), report.relay, relayed);
+      // Recipients may have been decided by different hosts (the next MX in the same
+      // attempt): each gets the relay that answered for it.
+      const std::string& relay =
+          k < tr->relays.size() && !tr->relays[k].empty() ? tr->relays[k] : report.relay;
+      apply(env, i, o.status, std::move(reply), relay, relayed);
     }
   }
 }

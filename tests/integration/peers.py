@@ -10,6 +10,9 @@ all on loopback (issue 4 "Tests", DESIGN.md §3 and §5).
   parameters in their original case, the raw DATA bytes) and can refuse RCPT or DATA
   with a given reply, N times or always, or leave DSN, SMTPUTF8, 8BITMIME or
   PIPELINING out of its EHLO.
+  It can also offer CHUNKING (and BINARYMIME): it then takes BDAT (RFC 3030) itself,
+  recording each chunk's size and LAST flag, refuse MAIL, or refuse RCPT for one address.
+  A peer on "::1" listens on IPv6 loopback (v6.test, dual.test).
 * `ClosingListener`: something on a peer's address that accepts and hangs up at once,
   so a test can see that the server tried a host that is "down".
 * `parse_report()`: a DSN / bounce read with Python's email package.
@@ -25,6 +28,8 @@ Addresses used (all of 127.0.0.0/8 is routed to lo on Linux):
     127.0.0.6  mx.other.test     other.test MX 10
     nullmx.test                  MX 0 . (RFC 7505)
     nxdomain.test                no such name
+    ::1        mx6.v6.test       v6.test MX 10, AAAA only
+    127.0.0.7 + ::1  mx.dual.test  dual.test MX 10; nothing listens on 127.0.0.7
 """
 
 from __future__ import annotations
@@ -56,13 +61,16 @@ MX2 = "127.0.0.3"
 IMPLICIT = "127.0.0.4"
 SMARTHOST = "127.0.0.5"
 OTHER_MX = "127.0.0.6"
-PEER_ADDRESSES = (MX1, MX2, IMPLICIT, SMARTHOST, OTHER_MX)
+DUAL_V4 = "127.0.0.7"
+V6 = "::1"
+PEER_ADDRESSES = (MX1, MX2, IMPLICIT, SMARTHOST, OTHER_MX, DUAL_V4, V6)
 PEER_NAMES = {
     MX1: "mx1.remote.test",
     MX2: "mx2.remote.test",
     IMPLICIT: "implicit.test",
     SMARTHOST: "smarthost.test",
     OTHER_MX: "mx.other.test",
+    V6: "mx6.v6.test",
 }
 
 ZONE = """\
@@ -79,6 +87,13 @@ local-data: "nullmx.test. 300 IN A 127.0.0.4"
 local-zone: "other.test." static
 local-data: "other.test. 300 IN MX 10 mx.other.test."
 local-data: "mx.other.test. 300 IN A 127.0.0.6"
+local-zone: "v6.test." static
+local-data: "v6.test. 300 IN MX 10 mx6.v6.test."
+local-data: "mx6.v6.test. 300 IN AAAA ::1"
+local-zone: "dual.test." static
+local-data: "dual.test. 300 IN MX 10 mx.dual.test."
+local-data: "mx.dual.test. 300 IN A 127.0.0.7"
+local-data: "mx.dual.test. 300 IN AAAA ::1"
 """
 
 WAIT_TIMEOUT = 15.0  # seconds for anything asynchronous: a peer's message, a bounce
@@ -223,15 +238,29 @@ class DnsServer:
 # ---------------------------------------------------------------------------
 # SMTP peers
 
+def ipv6_loopback() -> bool:
+    """::1 can be bound here (IPv6 is not switched off)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def free_port_on(addresses) -> int:
-    """A TCP port nobody listens on at any of `addresses` (nor on 127.0.0.1) right now."""
+    """A TCP port nobody listens on at any of `addresses` (nor on 127.0.0.1) right now;
+    ::1 counts only where IPv6 is available (the IPv6 tests skip otherwise)."""
+    if not ipv6_loopback():
+        addresses = [a for a in addresses if ":" not in a]
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
             ok = True
             for addr in addresses:
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+                with socket.socket(family, socket.SOCK_STREAM) as t:
                     t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     try:
                         t.bind((addr, port))
@@ -257,6 +286,8 @@ class Transaction:
     refused_rcpts: list = field(default_factory=list)  # (address, reply) refused by a fault
     data_reply: str = ""  # the reply given at the end of DATA
     data_started: bool = False  # the whole message arrived; the reply may still be pending
+    chunks: list = field(default_factory=list)  # BDAT: (size, last) per chunk, in order
+    mail_reply: str = ""  # a refusal of MAIL by a fault ("" = accepted)
 
     @property
     def delivered(self) -> bool:
@@ -315,6 +346,18 @@ class _PeerSMTP(SMTP):
 
     async def smtp_MAIL(self, arg: str) -> None:
         stripped, address, params = self._without_dsn_params(arg, self.k_dsn_mail)
+        with self.peer.lock:
+            fault = self.peer._mail_fault.take() if self.peer._mail_fault else None
+        if fault is not None and self.envelope.mail_from is None:
+            tx = Transaction(mail_from=address, mail_params=params,
+                             helo=self.session.host_name or "", mail_reply=fault)
+            self.peer._record(tx)
+            await self.push(fault)
+            return
+        if str(params.get("BODY", "")).upper() == "BINARYMIME" and self.peer.binarymime:
+            # aiosmtpd knows 7BIT and 8BITMIME only; BINARYMIME is ours (RFC 3030 §3).
+            kept = [p for p in stripped.split()[1:] if p.upper() != "BODY=BINARYMIME"]
+            stripped = " ".join([stripped.split()[0]] + kept)
         await super().smtp_MAIL(stripped)
         if self.envelope.mail_from is not None and getattr(self.envelope, "tx", None) is None:
             tx = Transaction(mail_from=address, mail_params=params,
@@ -329,6 +372,9 @@ class _PeerSMTP(SMTP):
             with self.peer.lock:
                 self.peer.rcpt_commands += 1
                 reply = self.peer._rcpt_fault.take() if self.peer._rcpt_fault else None
+                per_address = self.peer._rcpt_faults.get(address.lower())
+                if reply is None and per_address is not None:
+                    reply = per_address.take()
             if reply is not None:
                 tx.refused_rcpts.append((address, reply))
                 await self.push(reply)
@@ -338,6 +384,40 @@ class _PeerSMTP(SMTP):
         if tx is not None and len(self.envelope.rcpt_tos) > before:
             tx.rcpt_tos.append(address)
             tx.rcpt_params.append(params)
+
+
+    async def smtp_BDAT(self, arg: str) -> None:
+        """RFC 3030 §2: BDAT <size> [LAST], then exactly <size> octets; a refused chunk
+        is still read and thrown away."""
+        if not self.peer.chunking:
+            await self.push("502 5.5.1 BDAT not offered")
+            return
+        parts = (arg or "").split()
+        if not parts or not parts[0].isdigit() or len(parts) > 2 or \
+                (len(parts) == 2 and parts[1].upper() != "LAST"):
+            await self.push("501 5.5.4 Syntax: BDAT size [LAST]")
+            return
+        size, last = int(parts[0]), len(parts) == 2
+        data = await self._reader.readexactly(size)
+        tx = getattr(self.envelope, "tx", None)
+        if tx is None or not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        tx.chunks.append((size, last))
+        buf = getattr(self.envelope, "bdat", b"") + data
+        self.envelope.bdat = buf
+        if not last:
+            await self.push(f"250 2.0.0 {size} octets received")
+            return
+        tx.data_started = True
+        with self.peer.lock:
+            reply = self.peer._data_fault.take() if self.peer._data_fault else None
+        if reply is None:
+            reply = "250 2.0.0 Ok: queued"
+            tx.data = buf
+        tx.data_reply = reply
+        self._set_post_data_state()
+        await self.push(reply)
 
 
 class _PeerHandler:
@@ -354,7 +434,9 @@ class _PeerHandler:
             drop.add("8BITMIME")
         keywords = [k for k in keywords if k.split()[0].upper() not in drop]
         extra = (["PIPELINING"] if self.peer.pipelining else []) + \
-                (["DSN"] if self.peer.dsn else []) + ["ENHANCEDSTATUSCODES"]
+                (["DSN"] if self.peer.dsn else []) + ["ENHANCEDSTATUSCODES"] + \
+                (["CHUNKING"] if self.peer.chunking else []) + \
+                (["BINARYMIME"] if self.peer.binarymime else [])
         keywords = extra + keywords
         lines = [responses[0][4:]] + keywords
         return [f"250-{x}" for x in lines[:-1]] + [f"250 {lines[-1]}"]
@@ -389,7 +471,8 @@ class Peer:
     """A receiving MTA on host:port. Options say what its EHLO offers."""
 
     def __init__(self, host: str, port: int, *, dsn: bool = True, smtputf8: bool = True,
-                 eightbitmime: bool = True, pipelining: bool = True):
+                 eightbitmime: bool = True, pipelining: bool = True, chunking: bool = False,
+                 binarymime: bool = False):
         self.host = host
         self.port = port
         self.name = PEER_NAMES.get(host, host)
@@ -397,6 +480,10 @@ class Peer:
         self.smtputf8 = smtputf8
         self.eightbitmime = eightbitmime
         self.pipelining = pipelining
+        self.chunking = chunking
+        self.binarymime = binarymime
+        self._mail_fault: _Fault | None = None
+        self._rcpt_faults: dict[str, _Fault] = {}
         self.lock = threading.Lock()
         self.transactions: list[Transaction] = []
         self.rcpt_commands = 0
@@ -435,6 +522,19 @@ class Peer:
         with self.lock:
             self._rcpt_fault = _Fault(reply, times) if reply else None
 
+    def fail_rcpt_to(self, address: str, reply: str | None, times: int | None = None):
+        """As fail_rcpt, for RCPT TO:<address> only."""
+        with self.lock:
+            if reply:
+                self._rcpt_faults[address.lower()] = _Fault(reply, times)
+            else:
+                self._rcpt_faults.pop(address.lower(), None)
+
+    def fail_mail(self, reply: str | None, times: int | None = None):
+        """As fail_rcpt, for the reply to MAIL."""
+        with self.lock:
+            self._mail_fault = _Fault(reply, times) if reply else None
+
     def fail_data(self, reply: str | None, times: int | None = None):
         """As fail_rcpt, for the reply to the end of DATA."""
         with self.lock:
@@ -464,7 +564,9 @@ class Peer:
         for t in txs:
             lines.append(f"  MAIL <{t.mail_from}> {t.mail_params} RCPT {t.rcpt_tos} "
                          f"{t.rcpt_params} refused {t.refused_rcpts} data "
-                         f"{'yes' if t.delivered else 'no'} {t.data_reply!r}")
+                         f"{'yes' if t.delivered else 'no'} {t.data_reply!r}"
+                         + (f" chunks {t.chunks}" if t.chunks else "")
+                         + (f" MAIL refused {t.mail_reply!r}" if t.mail_reply else ""))
         return "\n".join(lines)
 
 

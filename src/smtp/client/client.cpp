@@ -1,14 +1,14 @@
 #include "smtp/client/client.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cassert>
 #include <utility>
 
 #include "auth/sasl.hpp"
+#include "mail/downgrade.hpp"
 #include "smtp/client/commands.hpp"
 
 namespace posthorn::smtp {
@@ -19,8 +19,13 @@ namespace {
 // block on a full socket. Capping the commands awaiting replies bounds both the write
 // and the replies piling up; the next RCPTs go out as replies come in.
 constexpr std::size_t k_pipeline_window = 100;
-// The message goes out in blocks of this size (one write, one §4.5.3.2.5 timeout each).
+// The message goes out in blocks of this size (one write, one §4.5.3.2.5 timeout each);
+// with CHUNKING each block is one BDAT chunk.
 constexpr std::size_t k_data_block = 64 * 1024;
+// BDAT chunks written before their replies are read, with PIPELINING (RFC 3030 §4.2).
+// The replies are small; the cap keeps a peer that answers each chunk at once from
+// filling its socket while we still write.
+constexpr std::size_t k_chunk_window = 8;
 
 client_outcome from_reply(const reply& r, outcome_source source) {
   client_outcome o;
@@ -124,7 +129,10 @@ client_phase client::phase() const {
       return client_phase::DataInit;
     case step::Dot:
     case step::DotIgnored:
+    case step::BdatLast:
       return client_phase::DataTerm;
+    case step::Bdat:
+      return client_phase::DataBlock;
     case step::Quit:
       return client_phase::Quit;
   }
@@ -140,7 +148,7 @@ client_action client::idle_action() const {
     case conn_state::Ready:
       return client_action::Ready;
     case conn_state::DataBlock:
-      return client_action::Write;
+      return chunk_window_full() ? client_action::Read : client_action::Write;
     case conn_state::Closed:
       return client_action::Close;
     case conn_state::Opening:
@@ -161,7 +169,7 @@ client_action client::feed(std::string_view& in) {
       in = {};
       break;
     }
-    if (state_ == conn_state::DataBlock) {
+    if (state_ == conn_state::DataBlock && !txn_.bdat) {
       break;  // the peer must not answer before the end of the message: fed after it
     }
     auto r = reader_.feed(in);
@@ -319,6 +327,10 @@ client_action client::on_reply(const reply& r) {
 
     case step::DotIgnored:
       return finish_transaction();
+
+    case step::Bdat:
+    case step::BdatLast:
+      return on_chunk_reply(cmd.s, r);
 
     case step::AuthPlain:
     case step::AuthLogin:
@@ -503,6 +515,15 @@ client_action client::begin(client_transaction t) {
     return fail_all_local(plan.failure_dsn, plan.failure_text);
   }
   txn_.peer_dsn = plan.dsn;
+  txn_.rest = tx.message;
+  if (plan.downgrade) {
+    // RFC 6857 on the way out to this peer only; SIZE= follows the new length.
+    const std::size_t end = mail::header_section_end(tx.message);
+    txn_.head = mail::downgrade_header(tx.message.substr(0, end));
+    txn_.rest = tx.message.substr(end);
+    const std::uint64_t queued = tx.size != 0 ? tx.size : tx.message.size();
+    txn_.t.size = queued - std::min<std::uint64_t>(queued, end) + txn_.head.size();
+  }
   const std::optional<std::string> from = detail::render_path(tx.sender, plan.use_utf8);
   if (!from) {
     return fail_all_local("5.1.7", "the sender address cannot be sent to this peer");
@@ -533,8 +554,16 @@ client_action client::begin(client_transaction t) {
     enter_state(conn_state::Ready);
     return finish_transaction();
   }
-  // RFC 2920 §3.1: DATA may only end a group; pump() holds it back as needed.
-  staged_.push_back(staged{step::Data, 0, "DATA\r\n"});
+  if (plan.bdat) {
+    // RFC 3030: the chunks follow once every RCPT is answered (pump() waits), so that
+    // no message octets go to a peer that took no recipient.
+    txn_.bdat = true;
+    txn_.mode = plan.binarymime ? data_encoder::mode::Binary : data_encoder::mode::Chunks;
+    staged_.push_back(staged{step::Bdat, 0, ""});
+  } else {
+    // RFC 2920 §3.1: DATA may only end a group; pump() holds it back as needed.
+    staged_.push_back(staged{step::Data, 0, "DATA\r\n"});
+  }
   needs_rset_ = true;
   pump();
   return client_action::Read;
@@ -551,6 +580,18 @@ void client::pump() {
       staged_.clear();  // every RCPT reply is in and none accepted: no DATA (§3.3)
       break;
     }
+    if (next.s == step::Bdat) {
+      if (!awaiting_.empty()) {
+        break;  // the first chunk waits for the last RCPT reply
+      }
+      staged_.clear();
+      if (!txn_.accepted.empty()) {
+        encoder_.reset(txn_.mode);
+        txn_.data_pos = 0;
+        enter_state(conn_state::DataBlock);
+      }
+      break;
+    }
     out_ += next.line;
     awaiting_.push_back(sent{next.s, next.rcpt});
     staged_.pop_front();
@@ -562,21 +603,86 @@ client_action client::after_reply() {
     return idle_action();
   }
   pump();
+  if (state_ == conn_state::DataBlock) {
+    return chunk_window_full() ? client_action::Read : client_action::Write;
+  }
   if (staged_.empty() && awaiting_.empty()) {
     return finish_transaction();
   }
   return client_action::Read;
 }
 
+bool client::chunk_window_full() const {
+  if (!txn_.bdat) {
+    return false;
+  }
+  return awaiting_.size() >= (ext_.pipelining ? k_chunk_window : 1);
+}
+
+std::string_view client::next_block() {
+  // One block never spans the downgraded head and the queued rest: a block may be short.
+  std::string_view block;
+  if (txn_.data_pos < txn_.head.size()) {
+    block = std::string_view(txn_.head).substr(txn_.data_pos, k_data_block);
+  } else {
+    block = txn_.rest.substr(txn_.data_pos - txn_.head.size(), k_data_block);
+  }
+  txn_.data_pos += block.size();
+  return block;
+}
+
+client_action client::more_chunks() {
+  // RFC 3030 §2: "BDAT <size> [LAST]", then exactly <size> octets, no dot-stuffing.
+  std::string chunk;
+  encoder_.feed(next_block(), chunk);
+  const bool last = txn_.data_pos >= outgoing_size();
+  if (last) {
+    encoder_.finish(chunk);
+  }
+  out_ += "BDAT " + std::to_string(chunk.size()) + (last ? " LAST\r\n" : "\r\n");
+  out_ += chunk;
+  awaiting_.push_back(sent{last ? step::BdatLast : step::Bdat});
+  if (last) {
+    txn_.data_sent = true;
+    enter_state(conn_state::Busy);
+    return client_action::Read;
+  }
+  return chunk_window_full() ? client_action::Read : client_action::Write;
+}
+
+client_action client::on_chunk_reply(step s, const reply& r) {
+  if (r.code / 100 != 2) {
+    // RFC 3030 §2: a refused chunk fails the transaction; the peer still reads and
+    // discards the octets already announced, and the rest are not sent. RSET (begin())
+    // clears the peer's state before the next transaction.
+    for (const std::size_t i : txn_.accepted) {
+      decide(i, from_reply(r, outcome_source::Peer));
+    }
+    txn_.chunk_failed = true;
+    if (state_ == conn_state::DataBlock) {
+      enter_state(conn_state::Busy);
+    }
+  } else if (s == step::BdatLast) {
+    // The reply to the last chunk decides like the reply to the end of DATA.
+    for (const std::size_t i : txn_.accepted) {
+      decide(i, from_reply(r, outcome_source::Peer));
+    }
+  }
+  if (state_ == conn_state::DataBlock) {
+    return client_action::Write;  // a reply made room in the window: the next chunk
+  }
+  return awaiting_.empty() ? finish_transaction() : client_action::Read;
+}
+
 client_action client::more() {
   if (state_ != conn_state::DataBlock) {
     return idle_action();
   }
-  const std::string_view message = txn_.t.message;
-  const std::string_view block = message.substr(txn_.data_pos, k_data_block);
-  encoder_.feed(block, out_);
-  txn_.data_pos += block.size();
-  if (txn_.data_pos < message.size()) {
+  if (txn_.bdat) {
+    return more_chunks();
+  }
+  encoder_.feed(next_block(), out_);
+  if (txn_.data_pos < outgoing_size()) {
     return client_action::Write;
   }
   encoder_.finish(out_);

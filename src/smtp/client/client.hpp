@@ -126,7 +126,9 @@ struct transaction_result {
   bool peer_dsn = false;   // the peer offered DSN and got NOTIFY/ORCPT/RET/ENVID (else
                            // NOTIFY=SUCCESS earns a "relayed" DSN, RFC 3461 §6.2.1)
   bool data_sent = false;  // the final "." went out: if the connection failed after it,
-                           // the peer may have the message (RFC 1047): do not retry elsewhere
+                           // the peer may have the message (RFC 1047)
+  // deliver() only: per recipient, the host whose answer is in `recipients` ("" = none).
+  std::vector<std::string> relays;
 };
 
 // A login for a peer that wants SMTP AUTH (a smarthost, RFC 4954). The password never
@@ -152,7 +154,8 @@ class client {
   // (StartTls and Close discard the rest: nothing sent in the clear before the handshake
   // may be believed, RFC 3207 §4.2).
   client_action feed(std::string_view& in);
-  // DataBlock: puts the next block of the message into output().
+  // DataBlock: puts the next block of the message (or the next BDAT chunk, with its
+  // command) into output().
   client_action more();
   // The driver's answer to StartTls; `why` says what failed, for the log.
   client_action tls_done(bool ok, std::string_view why = {});
@@ -197,6 +200,8 @@ class client {
     Data,
     Dot,
     DotIgnored,
+    Bdat,      // a BDAT chunk before the last (RFC 3030 §2); staged: the first chunk's turn
+    BdatLast,  // BDAT ... LAST: its reply decides like the end of DATA
     Quit,
   };
   struct sent {
@@ -219,7 +224,14 @@ class client {
     bool mail_failed = false;
     bool peer_dsn = false;
     bool data_sent = false;
-    std::size_t data_pos = 0;  // message octets encoded so far
+    bool bdat = false;          // the message goes in BDAT chunks
+    bool chunk_failed = false;  // a BDAT chunk was refused: no more are sent
+    data_encoder::mode mode = data_encoder::mode::Data;
+    // The message as it goes out: `head` (a downgraded header section, RFC 6857; empty
+    // when the message goes as queued) followed by `rest` (the queued octets after it).
+    std::string head;
+    std::string_view rest;
+    std::size_t data_pos = 0;  // outgoing octets encoded so far
   };
 
   static std::string_view state_name(conn_state s);
@@ -238,6 +250,11 @@ class client {
   client_action fail_connection(client_outcome o, bool say_quit);
   client_action protocol_error(std::string_view what);
   client_action finish_transaction();
+  client_action more_chunks();
+  client_action on_chunk_reply(step s, const reply& r);
+  bool chunk_window_full() const;
+  std::string_view next_block();
+  std::size_t outgoing_size() const { return txn_.head.size() + txn_.rest.size(); }
   client_action fail_all_local(std::string_view dsn, std::string_view text);
   client_action idle_action() const;
   void decide(std::size_t rcpt, client_outcome o);

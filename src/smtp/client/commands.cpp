@@ -131,24 +131,52 @@ mail_plan plan_transaction(const client_transaction& t, const peer_extensions& e
   }
   const bool needs_utf8 = local_utf8 || (t.smtputf8 && (domain_utf8 || traits.header_utf8));
   if (needs_utf8 && !ext.smtputf8) {
-    plan.failure_dsn = "5.6.7";
-    plan.failure_text = "the message needs SMTPUTF8 (RFC 6531), which the peer does not offer";
-    return plan;
+    // An envelope address with a UTF-8 local part has no ASCII form: DESIGN.md §4.2
+    // bounces it (5.6.7). UTF-8 header fields of a message with an ASCII envelope are
+    // downgraded for this peer instead (RFC 6857, DESIGN.md §4.6); UTF-8 domains go
+    // as A-labels (render_path()).
+    if (local_utf8) {
+      plan.failure_dsn = "5.6.7";
+      plan.failure_text =
+          "the envelope address needs SMTPUTF8 (RFC 6531), which the peer does not offer";
+      return plan;
+    }
+    plan.downgrade = traits.header_utf8;
   }
   plan.use_utf8 = ext.smtputf8 && (needs_utf8 || t.smtputf8);
+
+  // RFC 3030 §3: a BINARYMIME message goes only by BDAT to a peer offering both CHUNKING
+  // and BINARYMIME; it cannot be turned into lines for DATA without a MIME conversion we
+  // do not do, so it is refused here for good (5.6.3: conversion required but not
+  // supported), whatever its octets are. Any other message goes by BDAT when the peer
+  // offers CHUNKING (no dot-stuffing, RFC 3030 §2), else by DATA.
+  plan.bdat = ext.chunking;
+  if (t.body == queue::body_type::BinaryMime) {
+    if (!ext.chunking || !ext.binarymime) {
+      plan.failure_dsn = "5.6.3";
+      plan.failure_text =
+          "the peer does not support BINARYMIME (RFC 3030); the binary message cannot be "
+          "converted for it";
+      return plan;
+    }
+    plan.binarymime = true;
+    plan.dsn = ext.dsn;
+    return plan;
+  }
 
   // RFC 6152 §3: BODY=8BITMIME when the message was received as 8 bit and the peer
   // offers it. An 8-bit message to a peer without 8BITMIME would need conversion to
   // 7 bit (RFC 6152 §3 / RFC 1652 §4: quoted-printable or base64 of every 8-bit MIME
   // part); we do not convert and fail it with 5.6.3 instead. A message declared 8 bit
   // that holds only 7-bit octets goes as is. A message declared 7BIT that holds 8-bit
-  // octets anyway is passed on unchanged, as received. BINARYMIME content (not offered
-  // by our server) travels like 8BITMIME through DATA.
+  // octets anyway is passed on unchanged, as received.
   const bool declared_8bit = t.body != queue::body_type::SevenBit;
-  const bool wants_8bit = declared_8bit || (plan.use_utf8 && traits.eight_bit);
+  // After a downgrade only the body can still hold 8-bit octets.
+  const bool octets_8bit = plan.downgrade ? traits.body_8bit : traits.eight_bit;
+  const bool wants_8bit = declared_8bit || ((plan.use_utf8 || plan.downgrade) && octets_8bit);
   if (wants_8bit && ext.eightbitmime) {
     plan.body_8bit = true;
-  } else if (declared_8bit && traits.eight_bit) {
+  } else if (declared_8bit && octets_8bit) {
     plan.failure_dsn = "5.6.3";
     plan.failure_text =
         "8-bit message to a peer without 8BITMIME (RFC 6152); conversion to 7 bit is not "
@@ -166,7 +194,9 @@ std::string mail_command(const client_transaction& t, const mail_plan& plan,
     const std::uint64_t size = t.size != 0 ? t.size : t.message.size();
     line += " SIZE=" + std::to_string(size);  // RFC 1870 §6
   }
-  if (plan.body_8bit) {
+  if (plan.binarymime) {
+    line += " BODY=BINARYMIME";
+  } else if (plan.body_8bit) {
     line += " BODY=8BITMIME";
   }
   if (plan.use_utf8) {

@@ -23,12 +23,15 @@ struct mail_plan {
   bool use_utf8 = false;    // SMTPUTF8 on MAIL (RFC 6531 §3.4)
   bool body_8bit = false;   // BODY=8BITMIME (RFC 6152 §3)
   bool dsn = false;         // DSN parameters passed on (RFC 3461 §4)
+  bool bdat = false;        // the message goes in BDAT chunks (RFC 3030 CHUNKING)
+  bool binarymime = false;  // BODY=BINARYMIME, sent verbatim (RFC 3030 §3)
+  bool downgrade = false;   // the header section goes out downgraded (RFC 6857)
   std::string failure_dsn;  // set: the whole transaction fails here with this status
   std::string failure_text;
 };
 
-// Applies RFC 1870 (SIZE), RFC 6531 (SMTPUTF8) and RFC 6152 (8BITMIME) to a transaction
-// and what the peer offers.
+// Applies RFC 1870 (SIZE), RFC 6531 (SMTPUTF8), RFC 6152 (8BITMIME) and RFC 3030
+// (CHUNKING, BINARYMIME) to a transaction and what the peer offers.
 mail_plan plan_transaction(const client_transaction& t, const peer_extensions& ext);
 
 // "MAIL FROM:<path> SIZE=n BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=xtext\r\n".

@@ -308,6 +308,20 @@ awaitable<client_action> client_connection::drive(client_action a) {
   }
 }
 
+namespace {
+
+// Which of two reasons a recipient is still deferred to keep: a peer's own 4xx about it
+// (451 4.2.1 mailbox busy, 452 4.2.2 over quota) says more than a later host that could
+// not be reached at all; otherwise the later reason is the fresher one.
+bool more_informative(const std::optional<client_outcome>& held, const client_outcome& next) {
+  if (!held || held->status != queue::rcpt_status::Deferred) {
+    return true;
+  }
+  return !(held->source == outcome_source::Peer && next.source != outcome_source::Peer);
+}
+
+}  // namespace
+
 // GCC 12 warns, wrongly, that Asio's coroutine frame (aligned_alloc in
 // awaitable_frame_base::operator new) is freed by a mismatched operator delete.
 #pragma GCC diagnostic push
@@ -320,7 +334,8 @@ awaitable<delivery_report> deliver(asio::any_io_executor ex, std::vector<client_
   delivery_report rep;
   const std::size_t n = transactions.size();
   rep.results.resize(n);
-  // Per transaction: its recipients still to be tried, and what is known of each so far.
+  // Per transaction: its recipients still to be tried, what is known of each so far, and
+  // the host that said it.
   std::vector<std::vector<std::size_t>> todo(n);
   std::vector<std::vector<std::optional<client_outcome>>> known(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -328,6 +343,7 @@ awaitable<delivery_report> deliver(asio::any_io_executor ex, std::vector<client_
       todo[i].push_back(k);
     }
     known[i].resize(transactions[i].recipients.size());
+    rep.results[i].relays.resize(transactions[i].recipients.size());
   }
   const auto anything_left = [&todo] {
     for (const auto& t : todo) {
@@ -337,14 +353,26 @@ awaitable<delivery_report> deliver(asio::any_io_executor ex, std::vector<client_
     }
     return false;
   };
-  const auto set_all_left = [&](const client_outcome& o) {
+  const auto note = [&](std::size_t i, std::size_t k, const client_outcome& o,
+                        const std::string& relay) {
+    if (more_informative(known[i][k], o)) {
+      known[i][k] = o;
+      rep.results[i].relays[k] = relay;
+    }
+  };
+  const auto set_all_left = [&](const client_outcome& o, const std::string& relay) {
     for (std::size_t i = 0; i < n; ++i) {
       for (const std::size_t k : todo[i]) {
-        known[i][k] = o;
+        note(i, k, o, relay);
       }
     }
   };
 
+  // RFC 5321 §5.1: the addresses are tried in order "until a delivery attempt succeeds".
+  // A recipient leaves the list when a host decides it for good (2xx, 5xx, or our own
+  // permanent verdict); a 4xx from the peer (to RCPT, MAIL, DATA or the end of the data),
+  // a 421 or a broken connection leave it for the next host in the same attempt, as
+  // Exim and Postfix do. When every host was tried, the most informative 4xx stays.
   for (const client_endpoint& where : endpoints) {
     if (!anything_left()) {
       break;
@@ -361,11 +389,13 @@ awaitable<delivery_report> deliver(asio::any_io_executor ex, std::vector<client_
     }
     if (!connected) {
       rep.tried.push_back(conn->relay() + ": " + connected.error().reply);
-      set_all_left(connected.error());
+      set_all_left(connected.error(), conn->relay());
       continue;
     }
     rep.relay = conn->relay();
     rep.tls = conn->tls_info();
+    std::string deferred_here;  // the first 4xx this host gave, for the log
+    std::size_t deferred_count = 0;
     for (std::size_t i = 0; i < n; ++i) {
       if (todo[i].empty()) {
         continue;
@@ -382,21 +412,38 @@ awaitable<delivery_report> deliver(asio::any_io_executor ex, std::vector<client_
       std::vector<std::size_t> again;
       for (std::size_t j = 0; j < todo[i].size() && j < r.recipients.size(); ++j) {
         const std::size_t k = todo[i][j];
-        known[i][k] = r.recipients[j];
-        // Nothing was decided for a recipient whose connection broke before the data
-        // went out: the next host may take it now. After the final dot the peer may
-        // have the message (RFC 1047): that waits for the queue's next attempt instead.
-        if (r.recipients[j].source == outcome_source::Connection && !r.data_sent) {
-          again.push_back(k);
+        const client_outcome& o = r.recipients[j];
+        note(i, k, o, conn->relay());
+        if (o.status != queue::rcpt_status::Deferred) {
+          continue;
         }
+        // Nothing was decided for this recipient here. A connection that broke after
+        // the final dot may have left the message with the peer (RFC 1047): the next
+        // host then risks a duplicate, never a loss.
+        again.push_back(k);
+        if (o.source == outcome_source::Peer) {
+          ++deferred_count;
+          if (deferred_here.empty()) {
+            deferred_here = o.reply;
+          }
+        }
+      }
+      if (r.data_sent && !again.empty() && conn->failure()) {
+        rep.tried.push_back(conn->relay() +
+                            ": connection lost after the end of the data; the next host may "
+                            "deliver the message a second time (RFC 1047)");
       }
       rep.results[i].peer_dsn = r.peer_dsn;
       rep.results[i].data_sent = rep.results[i].data_sent || r.data_sent;
       todo[i] = std::move(again);
     }
+    if (deferred_count > 0) {
+      rep.tried.push_back(conn->relay() + ": " + deferred_here + " (" +
+                          std::to_string(deferred_count) + " recipient(s) deferred)");
+    }
     if (auto f = conn->failure(); f && anything_left()) {
       rep.tried.push_back(conn->relay() + ": " + f->reply);
-      set_all_left(*f);
+      set_all_left(*f, conn->relay());
     }
     co_await conn->async_quit();
   }

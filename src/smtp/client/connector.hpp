@@ -114,10 +114,12 @@ struct delivery_report {
 };
 
 // Delivers `transactions` to the first of `endpoints` that takes them (MX order), all on
-// one connection. A host is skipped on connection failure, a 4xx/5xx greeting or EHLO,
-// or a failed handshake (retried once in the clear first, unless there are credentials:
-// they never go in the clear); recipients whose connection broke before the end of the
-// data go on to the next host. Recipients no host decided get the last host's failure.
+// one connection per host. A host is skipped on connection failure, a 4xx/5xx greeting or
+// EHLO, or a failed handshake (retried once in the clear first, unless there are
+// credentials: they never go in the clear). Recipients a host deferred (a 4xx to their
+// RCPT, to MAIL or to the data, a 421, a broken connection) go on to the next host in the
+// same call; those it accepted or refused with 5xx are done. Recipients no host decided
+// keep the most informative deferral (a peer's 4xx over a later connection failure).
 // `credentials`: log in to every host (a smarthost's addresses); null for MX hosts.
 boost::asio::awaitable<delivery_report> deliver(
     boost::asio::any_io_executor ex, std::vector<client_endpoint> endpoints, std::string hostname,

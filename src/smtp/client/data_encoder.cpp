@@ -31,6 +31,10 @@ bool any_high_octet(std::string_view s) {
 }  // namespace
 
 void data_encoder::feed(std::string_view in, std::string& out) {
+  if (mode_ == mode::Binary) {
+    out.append(in);
+    return;
+  }
   while (!in.empty()) {
     if (pending_cr_) {
       pending_cr_ = false;
@@ -44,7 +48,7 @@ void data_encoder::feed(std::string_view in, std::string& out) {
       line_start_ = false;
       continue;
     }
-    if (line_start_ && in.front() == '.') {
+    if (line_start_ && in.front() == '.' && mode_ == mode::Data) {
       out.push_back('.');  // RFC 5321 §4.5.2: the receiver removes the first dot again
     }
     const std::size_t i = find_line_octet(in);
@@ -67,6 +71,9 @@ void data_encoder::feed(std::string_view in, std::string& out) {
 }
 
 void data_encoder::finish(std::string& out) {
+  if (mode_ == mode::Binary) {
+    return;
+  }
   if (pending_cr_) {
     pending_cr_ = false;
     out.push_back(' ');
@@ -75,7 +82,9 @@ void data_encoder::finish(std::string& out) {
   if (!line_start_) {
     out.append("\r\n");
   }
-  out.append(".\r\n");
+  if (mode_ == mode::Data) {
+    out.append(".\r\n");
+  }
   line_start_ = true;
 }
 
@@ -92,7 +101,8 @@ message_traits scan_message(std::string_view message) {
     header_end = header_end == std::string_view::npos ? message.size() : header_end;
   }
   t.header_utf8 = any_high_octet(message.substr(0, header_end));
-  t.eight_bit = t.header_utf8 || any_high_octet(message.substr(header_end));
+  t.body_8bit = any_high_octet(message.substr(header_end));
+  t.eight_bit = t.header_utf8 || t.body_8bit;
   return t;
 }
 

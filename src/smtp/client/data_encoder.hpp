@@ -3,6 +3,7 @@
 // §4.5.2, §2.3.8), and the scan that tells which extensions a message needs. No I/O.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -19,13 +20,26 @@ namespace posthorn::smtp {
 // * finish() ends the last line if it has no line end and adds ".\r\n".
 // Queued messages are CRLF already (the server refuses bare CR and LF in DATA), so the
 // conversions only matter for mail that came another way.
+//
+// For BDAT (RFC 3030 §2) the same line-end rules apply without dot-stuffing and without
+// the final dot; a BINARYMIME body (RFC 3030 §3) goes out verbatim.
 class data_encoder {
  public:
+  enum class mode : std::uint8_t {
+    Data,    // DATA: dot-stuffing, CRLF line ends, ".\r\n" at the end
+    Chunks,  // BDAT of a 7bit/8bitmime message: CRLF line ends only
+    Binary,  // BDAT of a BINARYMIME message: every octet as it is
+  };
+
   void feed(std::string_view in, std::string& out);
   void finish(std::string& out);
-  void reset() { *this = data_encoder{}; }
+  void reset(mode m = mode::Data) {
+    *this = data_encoder{};
+    mode_ = m;
+  }
 
  private:
+  mode mode_ = mode::Data;
   bool line_start_ = true;
   bool pending_cr_ = false;  // the last octet fed was a CR: LF may follow in the next piece
 };
@@ -34,6 +48,7 @@ class data_encoder {
 struct message_traits {
   bool eight_bit = false;    // any octet above 127 (needs 8BITMIME, RFC 6152)
   bool header_utf8 = false;  // such an octet in the header section (RFC 6532)
+  bool body_8bit = false;    // such an octet after the header section
 };
 
 // Scans a message (headers end at the first empty line, CRLF or LF).

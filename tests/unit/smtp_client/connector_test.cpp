@@ -42,6 +42,10 @@ struct behaviour {
   bool silent = false;        // never greet
   bool break_tls = false;     // answer STARTTLS with 220, then junk instead of a handshake
   bool drop_at_rcpt = false;  // close the connection at the first RCPT
+  std::string mail_reply;     // instead of 250 to MAIL ("" = 250)
+  std::string busy_reply;     // to RCPT of a local part starting "busy" ("" = 250)
+  std::string rcpt_reply;     // to every other RCPT but "unknown" ("" = 250)
+  std::string dot_reply;      // to the end of the data ("" = 250)
 };
 
 // An SMTP server that follows a script and records what it receives.
@@ -125,7 +129,7 @@ class scripted_server {
           }
           in.erase(0, end == 0 ? 3 : end + 5);
           data = false;
-          out += "250 2.0.0 Ok: queued as 4711\r\n";
+          out += b.dot_reply.empty() ? "250 2.0.0 Ok: queued as 4711\r\n" : b.dot_reply;
           continue;
         }
         const std::size_t eol = in.find("\r\n");
@@ -154,15 +158,21 @@ class scripted_server {
           }
           in.clear();
           received_[index] += "<TLS>";
-        } else if (verb == "MAIL" || verb == "RSET") {
+        } else if (verb == "MAIL") {
+          out += b.mail_reply.empty() ? "250 2.0.0 Ok\r\n" : b.mail_reply;
+        } else if (verb == "RSET") {
           out += "250 2.0.0 Ok\r\n";
         } else if (verb == "RCPT") {
           if (b.drop_at_rcpt) {
             co_return;
           }
-          out += line.find("unknown") != std::string::npos
-                     ? "550 5.1.1 <unknown@example.net>: Recipient address rejected\r\n"
-                     : "250 2.1.5 Ok\r\n";
+          if (line.find("unknown") != std::string::npos) {
+            out += "550 5.1.1 <unknown@example.net>: Recipient address rejected\r\n";
+          } else if (line.find("<busy") != std::string::npos && !b.busy_reply.empty()) {
+            out += b.busy_reply;
+          } else {
+            out += b.rcpt_reply.empty() ? "250 2.1.5 Ok\r\n" : b.rcpt_reply;
+          }
         } else if (verb == "DATA") {
           out += "354 End data with <CR><LF>.<CR><LF>\r\n";
           data = true;
@@ -341,6 +351,102 @@ TEST(Connector, LostConnectionMovesRecipientsToTheNextHost) {
       << rep.tried[0];
   ASSERT_EQ(second.received().size(), 1u);
   EXPECT_NE(second.received()[0].find("RCPT TO:<carol@example.net>"), std::string::npos);
+}
+
+std::string port_of(const scripted_server& s) {
+  return std::to_string(s.endpoint().address.port());
+}
+
+// RFC 5321 §5.1: "until a delivery attempt succeeds". A host that defers every recipient
+// hands them all to the next host in the same call.
+TEST(Connector, FirstHostDefersEveryRecipientTheNextTakesThem) {
+  asio::io_context io;
+  behaviour deferring;
+  deferring.rcpt_reply = "451 4.3.0 Try again later\r\n";
+  scripted_server first(io, {deferring});
+  scripted_server second(io, {behaviour{}});
+  const delivery_report rep =
+      run_deliver(io, {first.endpoint(), second.endpoint()}, {txn({"bob", "carol"})}, nullptr);
+  ASSERT_EQ(rep.results[0].recipients.size(), 2u);
+  for (const client_outcome& o : rep.results[0].recipients) {
+    EXPECT_EQ(o.status, rcpt_status::Delivered);
+    EXPECT_EQ(o.reply, "250 2.0.0 Ok: queued as 4711");
+  }
+  const std::string second_relay = "mx.example.net[127.0.0.1]:" + port_of(second);
+  EXPECT_EQ(rep.results[0].relays, std::vector<std::string>({second_relay, second_relay}));
+  ASSERT_EQ(first.received().size(), 1u);
+  // The scripted server answers 354 even without recipients; then only a lone dot goes
+  // out (RFC 2920 §3.1), never the message.
+  EXPECT_EQ(first.received()[0].find("Subject: hi"), std::string::npos) << first.received()[0];
+  ASSERT_EQ(second.received().size(), 1u);
+  EXPECT_EQ(second.received()[0],
+            "EHLO client.example.test\r\n" +
+                expected_group("RCPT TO:<bob@example.net>\r\nRCPT TO:<carol@example.net>\r\n"
+                               "DATA\r\n") +
+                k_wire_message + "QUIT\r\n");
+  ASSERT_EQ(rep.tried.size(), 1u);
+  EXPECT_NE(rep.tried[0].find("451 4.3.0 Try again later (2 recipient(s) deferred)"),
+            std::string::npos)
+      << rep.tried[0];
+}
+
+// Partial success: what the first host accepted or refused for good is done there; only
+// its 4xx recipients go on, so each recipient is delivered exactly once.
+TEST(Connector, OnlyTheDeferredRecipientsGoToTheNextHost) {
+  asio::io_context io;
+  behaviour partial;
+  partial.busy_reply = "452 4.2.2 Mailbox full\r\n";
+  scripted_server first(io, {partial});
+  scripted_server second(io, {behaviour{}});
+  const delivery_report rep = run_deliver(io, {first.endpoint(), second.endpoint()},
+                                          {txn({"bob", "busy", "unknown"})}, nullptr);
+  ASSERT_EQ(rep.results[0].recipients.size(), 3u);
+  EXPECT_EQ(rep.results[0].recipients[0].status, rcpt_status::Delivered);
+  EXPECT_EQ(rep.results[0].recipients[1].status, rcpt_status::Delivered);
+  EXPECT_EQ(rep.results[0].recipients[2].status, rcpt_status::Failed);
+  EXPECT_EQ(rep.results[0].recipients[2].dsn, "5.1.1");
+  const std::string first_relay = "mx.example.net[127.0.0.1]:" + port_of(first);
+  const std::string second_relay = "mx.example.net[127.0.0.1]:" + port_of(second);
+  EXPECT_EQ(rep.results[0].relays,
+            std::vector<std::string>({first_relay, second_relay, first_relay}));
+  ASSERT_EQ(second.received().size(), 1u);
+  EXPECT_EQ(second.received()[0], "EHLO client.example.test\r\n" +
+                                      expected_group("RCPT TO:<busy@example.net>\r\nDATA\r\n") +
+                                      k_wire_message + "QUIT\r\n");
+}
+
+// A 4xx to MAIL or to the end of the data fails the whole transaction at that host.
+TEST(Connector, TemporaryRefusalOfMailOrDataGoesToTheNextHost) {
+  for (const bool at_mail : {true, false}) {
+    SCOPED_TRACE(at_mail ? "MAIL" : "end of data");
+    asio::io_context io;
+    behaviour refusing;
+    (at_mail ? refusing.mail_reply : refusing.dot_reply) = "451 4.3.0 Local problem\r\n";
+    scripted_server first(io, {refusing});
+    scripted_server second(io, {behaviour{}});
+    const delivery_report rep =
+        run_deliver(io, {first.endpoint(), second.endpoint()}, {txn({"bob"})}, nullptr);
+    EXPECT_EQ(rep.results[0].recipients[0].status, rcpt_status::Delivered);
+    ASSERT_EQ(second.received().size(), 1u);
+    EXPECT_NE(second.received()[0].find("RCPT TO:<bob@example.net>"), std::string::npos);
+  }
+}
+
+// Every host deferred or was down: the peer's 4xx about the recipient stays, not the
+// later "connection refused".
+TEST(Connector, EveryHostDefersKeepsThePeersReply) {
+  asio::io_context io;
+  behaviour deferring;
+  deferring.rcpt_reply = "450 4.2.1 Mailbox busy\r\n";
+  scripted_server first(io, {deferring});
+  const delivery_report rep =
+      run_deliver(io, {first.endpoint(), closed_port(io)}, {txn({"bob"})}, nullptr);
+  const client_outcome& o = rep.results[0].recipients[0];
+  EXPECT_EQ(o.status, rcpt_status::Deferred);
+  EXPECT_EQ(o.reply, "450 4.2.1 Mailbox busy");
+  EXPECT_EQ(o.dsn, "4.2.1");
+  EXPECT_EQ(o.source, outcome_source::Peer);
+  EXPECT_EQ(rep.results[0].relays[0], "mx.example.net[127.0.0.1]:" + port_of(first));
 }
 
 TEST(Connector, StarttlsThenEhloAgain) {

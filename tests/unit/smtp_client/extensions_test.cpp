@@ -127,28 +127,44 @@ TEST(ClientSmtputf8, UsedWhenOffered) {
             "cher.example>\r\n");
 }
 
-TEST(ClientSmtputf8, Utf8InHeadersOrDomainsOfAnSmtputf8Message) {
-  {
+// RFC 6857 (DESIGN.md §4.6): with an ASCII envelope, UTF-8 header fields are downgraded
+// for a peer without SMTPUTF8 and UTF-8 domains go as A-labels; nothing bounces.
+TEST(ClientSmtputf8, Utf8HeadersAreDowngradedAndDomainsGoAsALabels) {
+  for_each_cut([](std::size_t cut) {
     client c("client.example.test", false);
-    script s(c, 0);
-    open(s, ehlo({"8BITMIME"}));
+    script s(c, cut);
+    open(s, ehlo({"8BITMIME", "PIPELINING"}));
     client_transaction t = txn(k_header_utf8);
-    t.smtputf8 = true;
-    c.begin(t);
-    EXPECT_EQ(c.take_result()->recipients[0].dsn, "5.6.7");
-  }
-  {
-    client c("client.example.test", false);
-    script s(c, 0);
-    open(s, ehlo({"8BITMIME"}));
-    client_transaction t = txn(k_ascii);
     t.smtputf8 = true;
     t.recipients[0].address.domain =
         "b\xc3\xbc"
         "cher.example";
-    c.begin(t);
-    EXPECT_EQ(c.take_result()->recipients[0].dsn, "5.6.7");
-  }
+    EXPECT_EQ(c.begin(t), client_action::Read);
+    EXPECT_EQ(s.written(),
+              "MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@xn--bcher-kva.example>\r\n"
+              "DATA\r\n");
+    client_action a = s.answer("250 ok\r\n250 ok\r\n354 go\r\n");
+    EXPECT_EQ(s.send_message(a), "Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\nhi\r\n.\r\n");
+    EXPECT_EQ(a, client_action::Read);
+    EXPECT_EQ(s.answer("250 2.0.0 queued\r\n"), client_action::Ready);
+    EXPECT_EQ(c.take_result()->recipients[0].status, rcpt_status::Delivered);
+  });
+}
+
+TEST(ClientSmtputf8, DowngradedSizeAndEightBitBody) {
+  client c("client.example.test", false);
+  script s(c, 0);
+  open(s, ehlo({"8BITMIME", "SIZE 1000"}));
+  const std::string message =
+      "Subject: Gr\xc3\xbc\xc3\x9f"
+      "e\r\n\r\nGr\xc3\xbc\xc3\x9f"
+      "e\r\n";
+  client_transaction t = txn(message);
+  t.smtputf8 = true;
+  const std::string downgraded = "Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n";
+  const std::size_t size = downgraded.size() + message.size() - message.find("\r\n\r\n") - 2;
+  EXPECT_EQ(first_line(c, s, t),
+            "MAIL FROM:<alice@example.test> SIZE=" + std::to_string(size) + " BODY=8BITMIME");
 }
 
 TEST(ClientSmtputf8, AsciiOnlyMessagesAndALabels) {
