@@ -296,6 +296,9 @@ status loader::read_listen(const toml::node& v, config& cfg) const {
           if (k == "allow_plaintext_auth") {
             return read_bool(value, key, l.allow_plaintext_auth);
           }
+          if (k == "proxy_protocol") {
+            return read_bool(value, key, l.proxy_protocol);
+          }
           return unknown_key(k, key, value);
         });
     if (!st) {
@@ -589,6 +592,21 @@ status loader::read_smtp(const toml::node& v, config& cfg) const {
         }
         if (k == "expn") {
           return read_bool(value, key, cfg.smtp.expn);
+        }
+        if (k == "xclient_networks") {
+          cfg.smtp.xclient_networks.clear();
+          return read_strings(value, key,
+                              [&](const toml::node& item, const std::string& item_key,
+                                  std::string_view text) -> status {
+                                const auto net = cidr::parse(text);
+                                if (!net) {
+                                  return fail(item.source(), item_key,
+                                              "\"" + std::string(text) +
+                                                  "\" is not a network like \"192.0.2.0/24\"");
+                                }
+                                cfg.smtp.xclient_networks.push_back(*net);
+                                return {};
+                              });
         }
         return unknown_key(k, key, value);
       });

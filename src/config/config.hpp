@@ -27,6 +27,9 @@ struct listen_config {
   // Offer AUTH without TLS (PLAIN and LOGIN then send passwords in the clear); for
   // clients that cannot do TLS on a trusted network only. Moot on submissions (TLS first).
   bool allow_plaintext_auth = false;
+  // A PROXY protocol header (HAProxy, v1 or v2) comes first on every connection and names
+  // the client; a connection without a valid one is closed without a greeting.
+  bool proxy_protocol = false;
 };
 
 struct tls_config {
@@ -93,6 +96,8 @@ struct limits_config {
 struct smtp_config {
   bool vrfy = true;
   bool expn = false;
+  // Clients that may send XCLIENT (Postfix's smtpd_authorized_xclient_hosts).
+  std::vector<cidr> xclient_networks;
 };
 
 struct auth_config {

@@ -9,9 +9,11 @@ bool same_listeners(const std::vector<listen_config>& a, const std::vector<liste
     return false;
   }
   for (std::size_t i = 0; i < a.size(); ++i) {
-    // The listener keeps its listen_config from start, allow_plaintext_auth included.
+    // The listener keeps its listen_config from start, allow_plaintext_auth and
+    // proxy_protocol included.
     if (a[i].endpoint.host != b[i].endpoint.host || a[i].endpoint.port != b[i].endpoint.port ||
-        a[i].role != b[i].role || a[i].allow_plaintext_auth != b[i].allow_plaintext_auth) {
+        a[i].role != b[i].role || a[i].allow_plaintext_auth != b[i].allow_plaintext_auth ||
+        a[i].proxy_protocol != b[i].proxy_protocol) {
       return false;
     }
   }

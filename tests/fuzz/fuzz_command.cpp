@@ -103,7 +103,7 @@ constexpr smtp::verb k_all_verbs[] = {
     smtp::verb::Helo, smtp::verb::Ehlo,     smtp::verb::Mail, smtp::verb::Rcpt, smtp::verb::Data,
     smtp::verb::Rset, smtp::verb::Noop,     smtp::verb::Quit, smtp::verb::Help, smtp::verb::Vrfy,
     smtp::verb::Expn, smtp::verb::Starttls, smtp::verb::Auth, smtp::verb::Bdat, smtp::verb::Etrn,
-    smtp::verb::Send, smtp::verb::Soml,     smtp::verb::Saml, smtp::verb::Turn,
+    smtp::verb::Send, smtp::verb::Soml,     smtp::verb::Saml, smtp::verb::Turn, smtp::verb::Xclient,
 };
 
 void check_param_error(const smtp::param_error& e) {

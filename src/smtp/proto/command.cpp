@@ -13,12 +13,12 @@ struct verb_entry {
   verb v;
 };
 
-constexpr std::array<verb_entry, 19> k_verbs{{
+constexpr std::array<verb_entry, 20> k_verbs{{
     {"HELO", verb::Helo}, {"EHLO", verb::Ehlo}, {"MAIL", verb::Mail}, {"RCPT", verb::Rcpt},
     {"DATA", verb::Data}, {"RSET", verb::Rset}, {"NOOP", verb::Noop}, {"QUIT", verb::Quit},
     {"HELP", verb::Help}, {"VRFY", verb::Vrfy}, {"EXPN", verb::Expn}, {"STARTTLS", verb::Starttls},
     {"AUTH", verb::Auth}, {"BDAT", verb::Bdat}, {"ETRN", verb::Etrn}, {"SEND", verb::Send},
-    {"SOML", verb::Soml}, {"SAML", verb::Saml}, {"TURN", verb::Turn},
+    {"SOML", verb::Soml}, {"SAML", verb::Saml}, {"TURN", verb::Turn}, {"XCLIENT", verb::Xclient},
 }};
 
 char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }

@@ -9,12 +9,15 @@
 
 namespace posthorn::smtp {
 
+// clang-format off
 enum class verb {
   Helo, Ehlo, Mail, Rcpt, Data, Rset, Noop, Quit, Help, Vrfy, Expn,
   Starttls, Auth, Bdat, Etrn,
+  Xclient,  // Postfix's XCLIENT, for clients in [smtp] xclient_networks
   Send, Soml, Saml, Turn,  // obsolete: 502 5.5.1
   Unknown,
 };
+// clang-format on
 
 struct command {
   verb v = verb::Unknown;

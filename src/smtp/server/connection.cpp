@@ -11,7 +11,10 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <expected>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -22,6 +25,7 @@
 #include "common/metrics.hpp"
 #include "policy/credentials.hpp"
 #include "queue/delivery_metrics.hpp"
+#include "smtp/proto/proxy_header.hpp"
 #include "smtp/server/listener.hpp"
 #include "smtp/server/session.hpp"
 #include "tls/session_info.hpp"
@@ -57,6 +61,19 @@ metrics::family<metrics::counter>& m_tls_handshakes =
         {"result"});
 metrics::counter& m_tls_success = m_tls_handshakes.with({"success"});
 metrics::counter& m_tls_failure = m_tls_handshakes.with({"failure"});
+metrics::family<metrics::counter>& m_proxy_headers = metrics::default_registry().add_counter_family(
+    "posthorn_proxy_headers_total",
+    "PROXY protocol headers on listeners with proxy_protocol = true, by result (a refused "
+    "one closes the connection).",
+    {"result"});
+metrics::counter& m_proxy_accepted = m_proxy_headers.with({"accepted"});
+metrics::counter& m_proxy_refused = m_proxy_headers.with({"refused"});
+metrics::family<metrics::counter>& m_xclient = metrics::default_registry().add_counter_family(
+    "posthorn_xclient_total",
+    "XCLIENT commands accepted, and those refused for the new address's connection limit.",
+    {"result"});
+metrics::counter& m_xclient_accepted = m_xclient.with({"accepted"});
+metrics::counter& m_xclient_refused = m_xclient.with({"refused"});
 
 // One listener's connection metrics, resolved once for all three.
 struct listener_metrics {
@@ -90,6 +107,8 @@ class spool_env final : public session_env {
   }
   std::uint64_t free_space() override { return spool_.free_space(); }
   std::int64_t now() override { return static_cast<std::int64_t>(std::time(nullptr)); }
+  // XCLIENT named another client: AUTH failures count against it from now on.
+  void set_ip(std::string ip) { ip_ = std::move(ip); }
   void auth_failure() override {
     if (limiter_ != nullptr) {
       limiter_->record_failure(ip_);
@@ -123,17 +142,21 @@ std::string peer_ip(const tcp::socket& sock) {
   return a.to_string();
 }
 
-bool is_trusted(const config::config& cfg, const std::string& ip) {
+bool in_networks(const std::vector<cidr>& networks, const std::string& ip) {
   auto a = ip_address::parse(ip);
   if (!a) {
     return false;
   }
-  for (const cidr& n : cfg.relay.trusted_networks) {
+  for (const cidr& n : networks) {
     if (n.contains(*a)) {
       return true;
     }
   }
   return false;
+}
+
+bool is_trusted(const config::config& cfg, const std::string& ip) {
+  return in_networks(cfg.relay.trusted_networks, ip);
 }
 
 // The socket and its inactivity deadline. The timer is armed once per timeout period,
@@ -236,6 +259,52 @@ peer_identity identify(unix_socket::socket& sock, const config::config&) {
   return {"local " + who, peer_info{"", who, true}};
 }
 
+// Postfix's smtpd_upstream_proxy_timeout: a proxy sends its header at once.
+constexpr std::chrono::seconds k_proxy_header_timeout{5};
+
+// Reads a PROXY header (v1 or v2) off a fresh connection within `limit`. It peeks and
+// then takes only the header's own octets, so what follows (SMTP, or the TLS handshake
+// of an implicit-TLS listener) stays on the socket. The error says why there is none.
+awaitable<std::expected<proxy_info, std::string>> read_proxy_header(
+    watched_socket<tcp::socket>& conn, std::chrono::steady_clock::duration limit) {
+  proxy_header_parser parser;
+  std::array<char, 1024> buf;
+  conn.extend(limit);
+  while (true) {
+    auto [wec] = co_await conn.sock.async_wait(tcp::socket::wait_read, k_tuple);
+    if (conn.timed_out) {
+      conn.timed_out = false;
+      co_return std::unexpected(std::string("timeout"));
+    }
+    if (wec) {
+      co_return std::unexpected(wec.message());
+    }
+    boost::system::error_code ec;
+    const std::size_t n = conn.sock.receive(asio::buffer(buf), tcp::socket::message_peek, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      continue;
+    }
+    if (ec || n == 0) {
+      co_return std::unexpected(ec ? ec.message() : std::string("closed before a header"));
+    }
+    std::string_view v(buf.data(), n);
+    const std::size_t before = parser.consumed();
+    const proxy_status st = parser.feed(v);
+    if (st == proxy_status::Invalid) {
+      co_return std::unexpected(std::string(parser.error()));
+    }
+    // The octets the parser took are in the socket's buffer: take them off it.
+    const std::size_t take = parser.consumed() - before;
+    const std::size_t got = conn.sock.receive(asio::buffer(buf.data(), take), 0, ec);
+    if (ec || got != take) {
+      co_return std::unexpected(std::string("short read"));
+    }
+    if (st == proxy_status::Done) {
+      co_return parser.info();
+    }
+  }
+}
+
 template <class Socket>
 awaitable<void> run_connection(Socket socket, server_context& ctx, config::listen_config where) {
   // Held for the whole connection: a SIGHUP swaps ctx.cfg, and this session keeps the
@@ -244,8 +313,33 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
   const config::config& cfg = *cfg_held;
   auto conn = std::make_shared<watched_socket<Socket>>(std::move(socket));
   Socket& sock = conn->sock;
+  boost::system::error_code ec;
+  sock.non_blocking(true, ec);
   peer_identity who = identify(sock, cfg);
-  const std::string& ip = who.key;
+  // The address the connection came from; a PROXY header or XCLIENT may name another
+  // client, which is then the one used everywhere (trust, limits, logs, Received:).
+  const std::string origin = who.key;
+  if constexpr (std::is_same_v<Socket, tcp::socket>) {
+    if (where.proxy_protocol) {
+      auto hdr = co_await read_proxy_header(
+          *conn, std::min<std::chrono::steady_clock::duration>(cfg.limits.command_timeout,
+                                                               k_proxy_header_timeout));
+      if (!hdr) {
+        // No greeting: whatever is at the other end does not speak through a proxy.
+        m_proxy_refused.inc();
+        spdlog::warn("event=proxy-failed client=[{}] listener={} reason=\"{}\"", origin,
+                     where.address, hdr.error());
+        conn->stop();
+        sock.close(ec);
+        co_return;
+      }
+      m_proxy_accepted.inc();
+      if (!hdr->local) {
+        who = {hdr->src_addr, peer_info{hdr->src_addr, "unknown", is_trusted(cfg, hdr->src_addr)}};
+      }
+    }
+  }
+  std::string ip = who.key;
   bool admitted = ctx.limits.acquire(ip);
   listener_metrics& counted = metrics_for(where.address);
   counted.total.inc();
@@ -258,6 +352,7 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
   std::shared_ptr<ssl::context> tls_ctx =
       ctx.tls_context && std::is_same_v<Socket, tcp::socket> ? ctx.tls_context() : nullptr;
   settings.tls_available = tls_ctx != nullptr && where.role != config::listener_role::Submissions;
+  settings.xclient_allowed = in_networks(cfg.smtp.xclient_networks, ip);
   std::shared_ptr<const policy::accounts> accounts = ctx.accounts.load();
   session s(std::move(settings), accounts, env_api, std::move(who.info));
 
@@ -279,9 +374,6 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
     std::uint64_t id;
     ~unregister() { r.remove(id); }
   } unregister_at_end{ctx.connections, registration};
-
-  boost::system::error_code ec;
-  sock.non_blocking(true, ec);
 
   // After STARTTLS (or from the start on an implicit-TLS listener) all I/O goes through
   // this stream; its buffer is the connection's own, as reads complete on any thread.
@@ -318,7 +410,11 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
     }
   }
   if (admitted) {
-    spdlog::info("event=connect client=[{}] listener={}", ip, where.address);
+    if (origin != ip) {
+      spdlog::info("event=connect client=[{}] listener={} proxy=[{}]", ip, where.address, origin);
+    } else {
+      spdlog::info("event=connect client=[{}] listener={}", ip, where.address);
+    }
     s.greet();
   } else {
     spdlog::warn("event=reject client=[{}] command=CONNECT code=421 dsn=4.7.0 "
@@ -408,6 +504,26 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
         }
       }
       s.auth_done(std::move(login));
+      a = feed_pending();
+      continue;
+    }
+    if (a == action::NewClient) {
+      // XCLIENT: the session now serves the client it names. Its address is judged as at
+      // connect: trusted_networks, and the per-IP connection count moves to it.
+      const client_change& ch = s.pending_client();
+      const bool moved = ch.peer.addr == ip || ctx.limits.transfer(ip, ch.peer.addr);
+      (moved ? m_xclient_accepted : m_xclient_refused).inc();
+      spdlog::info(
+          "event=xclient client=[{}] orig_client=[{}] name={} helo=\"{}\" login=<{}> "
+          "proto={} port={} destaddr=[{}] destport={}{}",
+          ch.peer.addr, ip, ch.peer.name, ch.helo, ch.login, ch.proto.empty() ? "-" : ch.proto,
+          ch.port.empty() ? "-" : ch.port, ch.destaddr, ch.destport.empty() ? "-" : ch.destport,
+          moved ? "" : " result=refused reason=\"too many connections\"");
+      if (moved) {
+        ip = ch.peer.addr;
+        env_api.set_ip(ip);
+      }
+      s.client_done(is_trusted(cfg, ch.peer.addr), moved);
       a = feed_pending();
       continue;
     }
@@ -531,8 +647,8 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
     const auto& st = s.stats();
     ctx.limits.release(ip);
     // Postfix's per-verb counts: "ehlo=1 mail=1 rcpt=2/3 data=1 quit=1 commands=6/7".
-    spdlog::info("event=disconnect client=[{}] {} errors={} messages={}", ip, st.summary(),
-                 st.errors, st.messages);
+    spdlog::info("event=disconnect client=[{}] {} errors={} messages={}{}", ip, st.summary(),
+                 st.errors, st.messages, origin != ip ? " orig_client=[" + origin + "]" : "");
   }
 }
 

@@ -34,6 +34,20 @@ bool connection_limits::acquire(const std::string& ip) {
   return true;
 }
 
+bool connection_limits::transfer(const std::string& from, const std::string& to) {
+  std::lock_guard lock(mu_);
+  auto it = by_ip_.find(to);
+  if (per_ip_ != 0 && it != by_ip_.end() && it->second >= per_ip_) {
+    return false;
+  }
+  ++by_ip_[to];
+  auto old = by_ip_.find(from);
+  if (old != by_ip_.end() && --old->second == 0) {
+    by_ip_.erase(old);
+  }
+  return true;
+}
+
 void connection_limits::release(const std::string& ip) {
   std::lock_guard lock(mu_);
   auto it = by_ip_.find(ip);

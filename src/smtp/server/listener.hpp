@@ -34,6 +34,9 @@ class connection_limits {
   // False (and nothing counted) when either limit is reached.
   bool acquire(const std::string& ip);
   void release(const std::string& ip);
+  // The connection now counts for `to` instead of `from` (XCLIENT named another client);
+  // false (and nothing changed) when `to` is at connections_per_ip.
+  bool transfer(const std::string& from, const std::string& to);
   std::uint32_t active() const { return active_.load(); }
   // New limits (config reload); connections already admitted stay.
   void set(std::uint32_t total, std::uint32_t per_ip) {

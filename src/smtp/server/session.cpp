@@ -9,6 +9,7 @@
 
 #include "common/metrics.hpp"
 #include "mail/received.hpp"
+#include "smtp/proto/xclient.hpp"
 #include "smtp/server/session_util.hpp"
 
 namespace posthorn::smtp {
@@ -177,9 +178,9 @@ void session::log_reject(int code, std::string_view enhanced, std::string_view t
 std::string session::counters::summary() const {
   // Postfix's order: the dialogue as it usually runs, then the oddities.
   static constexpr std::array k_order = {
-      verb::Helo, verb::Ehlo, verb::Starttls, verb::Auth, verb::Mail, verb::Rcpt, verb::Data,
-      verb::Bdat, verb::Rset, verb::Noop,     verb::Vrfy, verb::Expn, verb::Help, verb::Etrn,
-      verb::Quit, verb::Send, verb::Soml,     verb::Saml, verb::Turn, verb::Unknown};
+      verb::Helo, verb::Ehlo, verb::Xclient, verb::Starttls, verb::Auth, verb::Mail, verb::Rcpt,
+      verb::Data, verb::Bdat, verb::Rset,    verb::Noop,     verb::Vrfy, verb::Expn, verb::Help,
+      verb::Etrn, verb::Quit, verb::Send,    verb::Soml,     verb::Saml, verb::Turn, verb::Unknown};
   static_assert(k_order.size() == k_verb_count);
   std::string out;
   std::uint32_t ok = 0, total = 0;
@@ -244,6 +245,9 @@ action session::feed(std::string_view& in) {
     if (verify_pending_) {
       return action::AuthVerify;
     }
+    if (xclient_pending_) {
+      return action::NewClient;
+    }
     if (out_.size() >= 16 * 1024) {
       return action::Flush;
     }
@@ -298,6 +302,9 @@ action session::feed_command(std::string_view& in) {
     starttls_pending_ = false;
     return action::StartTls;
   }
+  if (xclient_pending_) {
+    return action::NewClient;
+  }
   return action::Read;
 }
 
@@ -326,7 +333,9 @@ void session::on_helo(const command& c) {
     return;
   }
   reset_transaction();
-  helo_ = std::string(arg.substr(0, arg.find(' ')));
+  if (!helo_fixed_) {
+    helo_ = std::string(arg.substr(0, arg.find(' ')));
+  }
   esmtp_ = false;
   enter_phase(phase::Greeted);
   // RFC 2034 §3: HELO/EHLO replies carry no enhanced code (clients parse keywords).
@@ -340,7 +349,9 @@ void session::on_ehlo(const command& c) {
     return;
   }
   reset_transaction();
-  helo_ = std::string(arg.substr(0, arg.find(' ')));
+  if (!helo_fixed_) {
+    helo_ = std::string(arg.substr(0, arg.find(' ')));
+  }
   esmtp_ = true;
   enter_phase(phase::Greeted);
   reply r{250, "", {settings_.hostname}};
@@ -359,6 +370,9 @@ void session::on_ehlo(const command& c) {
     r.lines.push_back("STARTTLS");  // RFC 3207 §4.2: not after TLS is up
   }
   r.lines.push_back("HELP");
+  if (settings_.xclient_allowed) {
+    r.lines.push_back("XCLIENT " + std::string(k_xclient_attributes));
+  }
   send(r);
 }
 
@@ -412,6 +426,8 @@ void session::tls_started(std::string info) {
   lines_.reset();
   reset_transaction();
   helo_.clear();
+  helo_fixed_ = false;
+  proto_fixed_.clear();
   esmtp_ = false;
   enter_phase(phase::Connected);
   tls_active_ = true;

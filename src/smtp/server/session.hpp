@@ -38,6 +38,7 @@ struct session_settings {
   bool tls_available = false;         // a certificate is loaded: STARTTLS may be offered
   bool allow_plaintext_auth = false;  // AUTH without TLS (never by default)
   config::sender_rule sender_policy = config::sender_rule::Own;
+  bool xclient_allowed = false;  // the client is in [smtp] xclient_networks: XCLIENT offered
 
   static session_settings from(const config::config& cfg, const config::listen_config& l);
 };
@@ -47,6 +48,13 @@ struct peer_info {
   std::string addr = "127.0.0.1";  // textual IP
   std::string name = "unknown";    // reverse DNS name, "unknown" when none
   bool trusted = false;            // in [relay] trusted_networks: may relay
+};
+
+// What an accepted XCLIENT says the client is (Postfix's XCLIENT_README).
+struct client_change {
+  peer_info peer;  // addr ("unknown" for [UNAVAILABLE]) and name; `trusted` is the driver's
+  // For the log: the attributes as given ("" = not given or unavailable).
+  std::string helo, login, proto, port, destaddr, destport;
 };
 
 // The services a session needs that touch the world; the driver supplies real
@@ -74,6 +82,7 @@ enum class action {
   Commit,  // end of DATA accepted: commit envelope()+message(), then commit_done()
   StartTls,  // write pending output, drop all unread input, handshake, then tls_started()
   AuthVerify,  // check auth_credentials() off the loop, then auth_done()
+  NewClient,  // XCLIENT accepted: judge pending_client() (trust, limits), then client_done()
   Close,   // write pending output, then close the connection
 };
 
@@ -106,6 +115,13 @@ class session {
   const auth::sasl_verify& auth_credentials() const { return verify_; }
   // The verdict on auth_credentials(): the account logged in, or nullopt (535).
   void auth_done(std::optional<mail::address> login);
+  // Valid while a NewClient action is pending.
+  const client_change& pending_client() const { return xclient_; }
+  // The driver's verdict on pending_client(): `trusted` from [relay] trusted_networks;
+  // not `admitted` when the new address is over its connection limit (421 4.7.0 and
+  // Close). Admitted, the session starts over as if that client had connected: 220.
+  void client_done(bool trusted, bool admitted);
+  const peer_info& peer() const { return peer_; }
   // Too many AUTH failures from this client: 421 4.7.0 and Close.
   void auth_blocked();
   const std::optional<mail::address>& authenticated() const { return auth_user_; }
@@ -203,6 +219,8 @@ class session {
   void on_not_offered(const command& c);
   void on_starttls(const command& c);
   void on_auth(const command& c);
+  void on_xclient(const command& c);
+  std::optional<mail::address> xclient_login(std::string_view name) const;
   void step_sasl();
   action feed_sasl(std::string_view& in);
   void add_missing_headers();
@@ -247,6 +265,13 @@ class session {
   bool headers_checked_ = false;     // missing Date/Message-ID considered for this message
   std::uint64_t received_size_ = 0;  // octets of our Received: at the message's start
   bool spill_failed_ = false;
+  // XCLIENT: the change waiting for client_done(), and what it fixed for the session: a
+  // HELO name and protocol that a later HELO/EHLO from the proxy does not replace.
+  client_change xclient_;
+  std::optional<mail::address> xclient_login_;
+  bool xclient_pending_ = false;
+  bool helo_fixed_ = false;
+  std::string proto_fixed_;  // "SMTP" or "ESMTP"; "" = from HELO/EHLO
 };
 
 }  // namespace posthorn::smtp

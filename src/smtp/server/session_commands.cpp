@@ -49,6 +49,8 @@ const session::handler_entry* session::find_entry(verb v) {
       {verb::Starttls, "STARTTLS: start TLS (RFC 3207)", &session::on_starttls},
       {verb::Auth, "AUTH <mechanism> [initial-response]: authenticate (RFC 4954)",
        &session::on_auth},
+      {verb::Xclient, "XCLIENT attribute=value...: speak for another client (Postfix)",
+       &session::on_xclient},
       {verb::Bdat, "", &session::on_not_offered},
       {verb::Etrn, "", &session::on_not_offered},
       {verb::Send, "", &session::on_obsolete},
@@ -295,7 +297,7 @@ void session::on_data(const command& c) {
 
 std::string session::protocol_name() const {
   // RFC 3848 and RFC 6531 §3.7.3 name the "with" protocols.
-  std::string p = esmtp_ ? "ESMTP" : "SMTP";
+  std::string p = !proto_fixed_.empty() ? proto_fixed_ : esmtp_ ? "ESMTP" : "SMTP";
   if (txn_.smtputf8) {
     p = "UTF8SMTP";
   }

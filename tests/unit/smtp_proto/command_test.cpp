@@ -17,13 +17,13 @@ namespace {
 
 TEST(ParseCommand, EveryVerbInAnyCase) {
   const std::vector<std::pair<std::string, verb>> verbs = {
-      {"HELO", verb::Helo}, {"EHLO", verb::Ehlo}, {"MAIL", verb::Mail},
-      {"RCPT", verb::Rcpt}, {"DATA", verb::Data}, {"RSET", verb::Rset},
-      {"NOOP", verb::Noop}, {"QUIT", verb::Quit}, {"HELP", verb::Help},
-      {"VRFY", verb::Vrfy}, {"EXPN", verb::Expn}, {"STARTTLS", verb::Starttls},
-      {"AUTH", verb::Auth}, {"BDAT", verb::Bdat}, {"ETRN", verb::Etrn},
-      {"SEND", verb::Send}, {"SOML", verb::Soml}, {"SAML", verb::Saml},
-      {"TURN", verb::Turn},
+      {"HELO", verb::Helo}, {"EHLO", verb::Ehlo},       {"MAIL", verb::Mail},
+      {"RCPT", verb::Rcpt}, {"DATA", verb::Data},       {"RSET", verb::Rset},
+      {"NOOP", verb::Noop}, {"QUIT", verb::Quit},       {"HELP", verb::Help},
+      {"VRFY", verb::Vrfy}, {"EXPN", verb::Expn},       {"STARTTLS", verb::Starttls},
+      {"AUTH", verb::Auth}, {"BDAT", verb::Bdat},       {"ETRN", verb::Etrn},
+      {"SEND", verb::Send}, {"SOML", verb::Soml},       {"SAML", verb::Saml},
+      {"TURN", verb::Turn}, {"XCLIENT", verb::Xclient},
   };
   for (const auto& [name, v] : verbs) {
     std::string lower = name;
