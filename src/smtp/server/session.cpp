@@ -369,10 +369,10 @@ void session::on_ehlo(const command& c) {
   if (settings_.tls_available && !tls_active_) {
     r.lines.push_back("STARTTLS");  // RFC 3207 §4.2: not after TLS is up
   }
-  r.lines.push_back("HELP");
   if (settings_.xclient_allowed) {
     r.lines.push_back("XCLIENT " + std::string(k_xclient_attributes));
   }
+  r.lines.push_back("HELP");
   send(r);
 }
 
