@@ -181,6 +181,23 @@ def test_bounce_for_a_list_member_names_the_member_and_the_list(aliased):
     assert "<ghost@example.test> (expanded from <lst@example.test>)" in text, text
 
 
+def test_bounce_to_a_local_sender_nobody_receives_for_is_logged_not_relayed(aliased):
+    """The report for ghost would go to loop1@example.test, an alias loop: it cannot be
+    delivered here and must not be relayed to our own domain; it is dropped with a log
+    line (as Postfix drops double bounces), and the spool empties."""
+    with aliased.session() as c:
+        c.send_mail("loop1@example.test", ["lst@example.test"],
+                    make_message(subject="from a looping alias", to="lst@example.test"))
+    aliased.wait_for_mail("bob@example.test")
+    aliased.wait_spool_empty()
+    log = aliased.log_tail(300)
+    assert "event=dsn-undeliverable to=<loop1@example.test>" in log, log
+    # No report was queued, so nothing was ever sent toward loop1@example.test.
+    assert " event=dsn " not in log, log
+    assert not [line for line in log.splitlines() if "to=<loop1@example.test>" in line
+                and "status=" in line], log
+
+
 def test_bounce_original_recipient_is_the_orcpt_when_given(aliased):
     with aliased.session() as c:
         assert c.cmd("MAIL FROM:<alice@example.test>").code == 250
