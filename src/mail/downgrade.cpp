@@ -477,8 +477,15 @@ std::string downgrade_mime_params(std::string_view value) {
         continue;  // a media type or a parameter without a value has no encoded form
       }
       std::string_view attr = trim(p.substr(0, eq));
-      if (attr.ends_with('*')) {
-        continue;  // an RFC 2231 value is ASCII by definition: this one is broken
+      // RFC 2045 §5.1: the attribute is a token; a broken one, or one already in RFC 2231
+      // form (whose value is ASCII by definition), cannot be repaired: it is dropped.
+      const bool token = !attr.empty() && std::all_of(attr.begin(), attr.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u > 32 && u < 127 &&
+               std::string_view("()<>@,;:\\\"/[]?=*'%").find(c) == std::string_view::npos;
+      });
+      if (!token) {
+        continue;
       }
       piece = rfc2231(attr, unquote(p.substr(eq + 1)));
     }
@@ -594,6 +601,13 @@ void emit_field(std::string_view field, std::string& out) {
     return;  // not a field at all: nothing to keep
   }
   const std::string_view name = trim(field.substr(0, colon));
+  // RFC 5322 §2.2 ftext: a name outside it means this is no field; it cannot be sent.
+  if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u >= 33 && u <= 126;
+      })) {
+    return;
+  }
   out += downgrade_field(name, field.substr(colon + 1));
 }
 

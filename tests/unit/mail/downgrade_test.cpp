@@ -143,5 +143,64 @@ TEST(Downgrade, LineEndsAndHeaderEnd) {
   EXPECT_EQ(header_section_end("A: b\r\n"), 6u);
 }
 
+// Bad input never crashes and never leaves a non-ASCII octet or a bare line end: random
+// header sections built from the characters the parsers care about.
+TEST(Downgrade, RandomHeadersComeOutAscii) {
+  static constexpr std::string_view k_alphabet[] = {"a",
+                                                    "Z",
+                                                    "0",
+                                                    " ",
+                                                    "\t",
+                                                    ":",
+                                                    ";",
+                                                    ",",
+                                                    "@",
+                                                    "<",
+                                                    ">",
+                                                    "(",
+                                                    ")",
+                                                    "\"",
+                                                    "\\",
+                                                    "=",
+                                                    "*",
+                                                    "'",
+                                                    "%",
+                                                    ".",
+                                                    "\r\n",
+                                                    "\n",
+                                                    "\r\n ",
+                                                    "\xc3\xbc",
+                                                    "\xc3",
+                                                    "\xbc",
+                                                    "\xff",
+                                                    "\xe2\x82\xac",
+                                                    "From: ",
+                                                    "To: ",
+                                                    "Subject: ",
+                                                    "Received: ",
+                                                    "Content-Type: ",
+                                                    "Message-ID: ",
+                                                    "X-A: "};
+  std::uint64_t state = 0x9e3779b97f4a7c15ULL;
+  const auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  for (int round = 0; round < 5000; ++round) {
+    std::string h;
+    const std::size_t n = next() % 60;
+    for (std::size_t i = 0; i < n; ++i) {
+      h += k_alphabet[next() % std::size(k_alphabet)];
+    }
+    SCOPED_TRACE(h);
+    down(h);
+    if (::testing::Test::HasFailure()) {
+      return;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace posthorn::mail

@@ -46,6 +46,7 @@ struct behaviour {
   std::string busy_reply;     // to RCPT of a local part starting "busy" ("" = 250)
   std::string rcpt_reply;     // to every other RCPT but "unknown" ("" = 250)
   std::string dot_reply;      // to the end of the data ("" = 250)
+  bool drop_at_dot = false;   // close the connection instead of answering the end of data
 };
 
 // An SMTP server that follows a script and records what it receives.
@@ -129,6 +130,9 @@ class scripted_server {
           }
           in.erase(0, end == 0 ? 3 : end + 5);
           data = false;
+          if (b.drop_at_dot) {
+            co_return;
+          }
           out += b.dot_reply.empty() ? "250 2.0.0 Ok: queued as 4711\r\n" : b.dot_reply;
           continue;
         }
@@ -430,6 +434,27 @@ TEST(Connector, TemporaryRefusalOfMailOrDataGoesToTheNextHost) {
     ASSERT_EQ(second.received().size(), 1u);
     EXPECT_NE(second.received()[0].find("RCPT TO:<bob@example.net>"), std::string::npos);
   }
+}
+
+// RFC 1047: the connection died after the final dot, before its reply. The first host
+// may have the message; the next one is tried anyway (a duplicate is better than a loss).
+TEST(Connector, LostAfterTheFinalDotTriesTheNextHost) {
+  asio::io_context io;
+  behaviour dropping;
+  dropping.drop_at_dot = true;
+  scripted_server first(io, {dropping});
+  scripted_server second(io, {behaviour{}});
+  const delivery_report rep =
+      run_deliver(io, {first.endpoint(), second.endpoint()}, {txn({"bob"})}, nullptr);
+  EXPECT_EQ(rep.results[0].recipients[0].status, rcpt_status::Delivered);
+  EXPECT_TRUE(rep.results[0].data_sent);
+  ASSERT_EQ(second.received().size(), 1u);
+  EXPECT_NE(second.received()[0].find("Subject: hi"), std::string::npos);
+  bool warned = false;
+  for (const std::string& t : rep.tried) {
+    warned = warned || t.find("RFC 1047") != std::string::npos;
+  }
+  EXPECT_TRUE(warned);
 }
 
 // Every host deferred or was down: the peer's 4xx about the recipient stays, not the
