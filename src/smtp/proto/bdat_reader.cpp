@@ -49,6 +49,7 @@ std::optional<bdat_args> parse_bdat_args(std::string_view arg) {
 void bdat_reader::reset(std::uint64_t limit) {
   scan_.reset(limit);
   left_ = 0;
+  received_ = 0;
   keep_ = false;
 }
 
@@ -61,6 +62,7 @@ bool bdat_reader::feed(std::string_view& in, std::string& out) {
   const std::size_t n = left_ < in.size() ? static_cast<std::size_t>(left_) : in.size();
   if (keep_) {
     scan_.raw(in.substr(0, n), out);
+    received_ += n;
   }
   in.remove_prefix(n);
   left_ -= n;

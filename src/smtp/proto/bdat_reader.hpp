@@ -42,11 +42,15 @@ class bdat_reader {
   void finish(std::string& out) { scan_.finish(out); }
 
   std::uint64_t left() const { return left_; }  // octets of the chunk still to come
+  // Octets of the kept chunks so far (content().size() lags by a CR held back at the
+  // end of a chunk until the next octet shows whether it ends a line).
+  std::uint64_t received() const { return received_; }
   const content_scanner& content() const { return scan_; }
 
  private:
   content_scanner scan_;
   std::uint64_t left_ = 0;
+  std::uint64_t received_ = 0;
   bool keep_ = false;
 };
 

@@ -723,7 +723,7 @@ action session::feed_bdat(std::string_view& in) {
     return finish_message(bdat_.content());
   }
   // The size so far, after this chunk (Postfix says "Ok: N bytes").
-  reply_with(250, "2.0.0", "Ok: " + std::to_string(bdat_.content().size()) + " octets received");
+  reply_with(250, "2.0.0", "Ok: " + std::to_string(bdat_.received()) + " octets received");
   return spill_or_read();
 }
 

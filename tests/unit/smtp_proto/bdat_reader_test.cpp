@@ -250,6 +250,22 @@ TEST(BdatReader, HugeAnnouncedSizeIsCountedNotBuffered) {
   EXPECT_TRUE(r.content().over_limit());
   EXPECT_EQ(r.content().size(), 32u * 65536u);
   EXPECT_EQ(r.left(), 1'000'000'000'000ULL - 32u * 65536u);
+  EXPECT_EQ(r.received(), 32u * 65536u);
+}
+
+TEST(BdatReader, ReceivedCountsAHeldBackCr) {
+  bdat_reader r;
+  r.reset(0);
+  std::string out;
+  r.start_chunk(5, true);
+  std::string_view in = "A: 1\r";
+  EXPECT_TRUE(r.feed(in, out));
+  EXPECT_EQ(r.received(), 5u);
+  EXPECT_EQ(r.content().size(), 4u);  // the CR waits for the next chunk
+  r.start_chunk(3, false);
+  in = "xyz";
+  EXPECT_TRUE(r.feed(in, out));
+  EXPECT_EQ(r.received(), 5u);  // dropped chunks are not received content
 }
 
 }  // namespace
