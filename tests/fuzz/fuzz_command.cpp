@@ -1,7 +1,8 @@
 // Fuzz target: SMTP command framing and parsing (smtp::line_reader, parse_command,
 // the MAIL/RCPT path and ESMTP parameters).
 //
-// Input layout: [limit selector] [param_support bits] [4 chunk sizes] payload.
+// Input layout: [limit selector] [param_support bits, bit 6: lf_mode::InLine]
+// [4 chunk sizes] payload.
 // The payload is fed to a line_reader in chunks; every line it returns is checked
 // against a reference framing of the whole payload, then parsed as the session would.
 
@@ -33,8 +34,27 @@ constexpr std::size_t npos = std::string_view::npos;
 
 std::size_t text_limit(std::size_t limit) { return limit >= 2 ? limit - 2 : 0; }
 
-// Only LF can end a line; a CR right before it makes the end CRLF, every other CR is
-// content (and flagged). Over-long lines keep their first limit - 2 octets.
+// The server's framing (lf_mode::InLine): only CRLF ends a line; bare CR and LF are
+// content, and flagged. Over-long lines keep their first limit - 2 octets.
+std::vector<expected_line> reference_crlf_lines(std::string_view s, std::size_t limit) {
+  std::vector<expected_line> out;
+  std::size_t start = 0;
+  for (std::size_t end = s.find("\r\n"); end != npos; end = s.find("\r\n", start)) {
+    const std::string_view content = s.substr(start, end - start);
+    expected_line e;
+    e.bare_lf = content.find('\n') != npos;
+    e.bare_cr = content.find('\r') != npos;
+    e.too_long = content.size() > text_limit(limit);
+    e.text = content.substr(0, text_limit(limit));
+    out.push_back(e);
+    start = end + 2;
+  }
+  return out;
+}
+
+// lf_mode::EndsLine: only LF can end a line; a CR right before it makes the end CRLF,
+// every other CR is content (and flagged). Over-long lines keep their first limit - 2
+// octets.
 std::vector<expected_line> reference_lines(std::string_view s, std::size_t limit) {
   std::vector<expected_line> out;
   std::size_t start = 0;
@@ -254,12 +274,17 @@ smtp::param_support pick_support(std::uint8_t b) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   fuzz::input in(data, size);
   const std::size_t limit = pick_limit(in.byte());
-  const smtp::param_support support = pick_support(in.byte());
+  const std::uint8_t support_bits = in.byte();
+  const smtp::param_support support = pick_support(support_bits);
+  // Bit 6: the server's command framing, where a bare LF does not end a line.
+  const smtp::lf_mode lf = (support_bits & 64) ? smtp::lf_mode::InLine : smtp::lf_mode::EndsLine;
   chunker chunks(in);
   const std::string_view payload = chunks.payload();
-  const std::vector<expected_line> want = reference_lines(payload, limit);
+  const std::vector<expected_line> want = lf == smtp::lf_mode::InLine
+                                              ? reference_crlf_lines(payload, limit)
+                                              : reference_lines(payload, limit);
 
-  smtp::line_reader reader(limit);
+  smtp::line_reader reader(limit, lf);
   FUZZ_CHECK(reader.limit() == limit);
   std::size_t seen = 0;
   std::size_t line_start = 0;  // where the line being framed began in the payload
@@ -277,10 +302,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(reader.buffered() == reference_buffered(payload, line_start, chunk_end, limit));
         break;
       }
-      // A line ends exactly at its LF: the octet before the rest is that LF.
+      // A line ends exactly at its LF: the octet before the rest is that LF, and in
+      // InLine mode the CR before it.
       const std::size_t consumed = chunk_end - rest.size();
       FUZZ_CHECK(consumed > line_start && payload[consumed - 1] == '\n');
-      FUZZ_CHECK(payload.substr(line_start, consumed - line_start - 1).find('\n') == npos);
+      if (lf == smtp::lf_mode::InLine) {
+        FUZZ_CHECK(consumed - line_start >= 2 && payload[consumed - 2] == '\r');
+        FUZZ_CHECK(payload.substr(line_start, consumed - line_start - 1).find("\r\n") == npos);
+      } else {
+        FUZZ_CHECK(payload.substr(line_start, consumed - line_start - 1).find('\n') == npos);
+      }
       line_start = consumed;
       FUZZ_CHECK(seen < want.size());
       const expected_line& e = want[seen++];

@@ -185,3 +185,21 @@ def test_every_reply_but_220_221_354_has_an_enhanced_code(server):
         for r in replies[:3] + replies[4:]:  # not the EHLO reply (RFC 2034 §3)
             assert r.enhanced is not None, f"no enhanced status code in {r}"
             assert r.enhanced[0] == str(r.code)[0], r
+
+
+# Only CRLF ends a line: a line holding a bare LF or CR is one command and gets one
+# reply, so the text after the LF never runs and a client counting one reply per line
+# stays in step.
+@pytest.mark.parametrize("line", [b"EHLO a\nMAIL FROM:<x@example.net>", b"NOOP\nNOOP",
+                                  b"RSET\n.\nQUIT", b"EHLO a\rMAIL FROM:<x@example.net>"],
+                         ids=["ehlo-lf-mail", "noop-lf-noop", "rset-lf-dot-lf-quit", "ehlo-cr-mail"])
+def test_a_line_with_a_bare_lf_or_cr_gets_exactly_one_500(server, line):
+    with server.connect() as c:
+        baseline = c.cmd("NOOP")
+        c.send(line + b"\r\nNOOP\r\n")
+        refused, noop = c.read_replies(2)
+        assert refused.is_(500, "5.5.2"), refused
+        assert noop.lines == baseline.lines, f"a second reply for the same line: {noop}"
+        # Nothing of the refused line took effect (no EHLO): MAIL is out of sequence.
+        assert c.cmd("MAIL FROM:<x@example.net>").is_(503, "5.5.1")
+        assert c.cmd("QUIT").code == 221

@@ -72,3 +72,45 @@ def test_defaults_are_vrfy_on_expn_off(server):
     with server.session() as c:
         assert c.cmd("VRFY alice@example.test").code == 250
         assert c.cmd("EXPN team@example.test").is_(502, "5.5.1")
+
+
+# RFC 6531 §3.7.4.2: "VRFY <string> SMTPUTF8" / "EXPN <string> SMTPUTF8". curl adds
+# the parameter whenever the server offers SMTPUTF8.
+def test_expn_and_vrfy_take_the_smtputf8_parameter(open_server):
+    with open_server.session() as c:
+        r = c.cmd("EXPN team@example.test SMTPUTF8")
+        assert r.is_(250, "2.1.5"), r
+        assert "alice@example.test" in r.text and "bob@example.test" in r.text
+        r = c.cmd("VRFY bob@example.test SMTPUTF8")
+        assert r.is_(250, "2.1.5"), r
+        assert "bob@example.test" in r.text
+        assert c.cmd("VRFY nobody@example.test SMTPUTF8").is_(550, "5.1.1")
+
+
+def test_utf8_argument_without_the_parameter_is_553_568(open_server):
+    with open_server.session() as c:
+        assert c.cmd("VRFY jörg@example.test").is_(553, "5.6.8")
+        assert c.cmd("VRFY jörg@example.test SMTPUTF8").is_(550, "5.1.1")
+
+
+def _curl(server, verb_args, rcpt):
+    import subprocess
+    return subprocess.run(
+        ["curl", "-sS", "-v", "--max-time", "30", f"smtp://127.0.0.1:{server.port}",
+         "--mail-rcpt", rcpt, *verb_args],
+        capture_output=True, text=True, timeout=60)
+
+
+def test_curl_expn_with_smtputf8(open_server):
+    p = _curl(open_server, ["-X", "EXPN"], "team@example.test")
+    assert "> EXPN team@example.test SMTPUTF8" in p.stderr, p.stderr
+    assert p.returncode == 0, p.stderr
+    assert "alice@example.test" in p.stdout and "bob@example.test" in p.stdout, p.stdout
+
+
+def test_curl_vrfy_with_smtputf8_offered(open_server):
+    # curl 7.88 adds the parameter to VRFY only for a UTF-8 argument.
+    p = _curl(open_server, [], "alice@example.test")
+    assert "> VRFY alice@example.test" in p.stderr, p.stderr
+    assert p.returncode == 0, p.stderr
+    assert "250 2.1.5 <alice@example.test>" in p.stdout, p.stdout

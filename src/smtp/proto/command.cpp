@@ -76,6 +76,7 @@ void line_reader::reset() {
   line_.clear();
   overflow_ = false;
   last_was_cr_ = false;
+  saw_bare_lf_ = false;
   saw_bare_cr_ = false;
 }
 
@@ -98,7 +99,7 @@ std::optional<line> line_reader::feed(std::string_view& in) {
       last_was_cr_ = false;
       if (in.front() == '\n') {
         in.remove_prefix(1);
-        return finish(false);
+        return finish();
       }
       saw_bare_cr_ = true;
       append("\r");
@@ -113,22 +114,30 @@ std::optional<line> line_reader::feed(std::string_view& in) {
     const char end = in[i];
     in.remove_prefix(i + 1);
     if (end == '\n') {
-      return finish(true);
+      saw_bare_lf_ = true;
+      if (lf_ == lf_mode::EndsLine) {
+        return finish();
+      }
+      // RFC 5321 §2.3.8: a bare LF does not end a line. It stays in the line, which
+      // the session then refuses whole: the text after it is never run as a command.
+      append("\n");
+      continue;
     }
     last_was_cr_ = true;
   }
   return std::nullopt;
 }
 
-line line_reader::finish(bool bare_lf) {
+line line_reader::finish() {
   line_.swap(buf_);
   buf_.clear();
   line out;
   out.text = line_;
-  out.bare_lf = bare_lf;
+  out.bare_lf = saw_bare_lf_;
   out.bare_cr = saw_bare_cr_;
   out.too_long = overflow_;
   overflow_ = false;
+  saw_bare_lf_ = false;
   saw_bare_cr_ = false;
   return out;
 }

@@ -3,6 +3,7 @@
 // No I/O: bytes in, lines and commands out.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,18 +36,26 @@ std::string_view verb_name(verb v);
 // One line taken off the wire.
 struct line {
   std::string_view text;  // without the line end; valid until the next feed()
-  bool bare_lf = false;   // ended by LF without CR before it
+  bool bare_lf = false;   // ended by (EndsLine) or holds (InLine) an LF without CR before it
   bool bare_cr = false;   // holds a CR not followed by LF
   bool too_long = false;  // longer than the limit; text holds only its start
 };
 
-// Frames CRLF-terminated lines out of a byte stream. A bare LF also ends a line (so
-// the session never desynchronises) but is flagged. Memory is bounded by the limit:
-// the part of an over-long line beyond it is dropped, up to the line end.
+// What a bare LF (one without CR before it) does to the framing.
+enum class lf_mode : std::uint8_t {
+  EndsLine,  // ends the line, flagged: lenient, for reading what a peer server says
+  InLine,    // stays in the line, flagged; only CRLF ends a line (RFC 5321 §2.3.8): the
+             // server's command reader, so one line is one command and gets one reply
+};
+
+// Frames CRLF-terminated lines out of a byte stream; a bare CR is kept in the line and
+// flagged, a bare LF as `lf_mode` says. Memory is bounded by the limit: the part of an
+// over-long line beyond it is dropped, up to the line end.
 class line_reader {
  public:
   // limit counts the line end: 512 for commands (RFC 5321 §4.5.3.1.4), 12288 for AUTH.
-  explicit line_reader(std::size_t limit = 512) : limit_(limit) {}
+  explicit line_reader(std::size_t limit = 512, lf_mode lf = lf_mode::EndsLine)
+      : limit_(limit), lf_(lf) {}
 
   // Consumes from the front of `in` up to and including one line end and returns the
   // line, or consumes all of `in` and returns nullopt when no line end came yet.
@@ -61,13 +70,15 @@ class line_reader {
 
  private:
   void append(std::string_view text);
-  line finish(bool bare_lf);
+  line finish();
 
   std::size_t limit_;
+  lf_mode lf_;
   std::string buf_;   // the line being framed, at most limit - 2 octets
   std::string line_;  // the text of the line last returned
   bool overflow_ = false;
   bool last_was_cr_ = false;
+  bool saw_bare_lf_ = false;
   bool saw_bare_cr_ = false;
 };
 

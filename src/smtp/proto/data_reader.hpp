@@ -9,13 +9,15 @@
 #include <string>
 #include <string_view>
 
+#include "smtp/proto/content_scanner.hpp"
+
 namespace posthorn::smtp {
 
 class data_reader {
  public:
   // `limit`: octets after unstuffing beyond which output stops (0 = none); the
   // data is still read to its end so the session stays in step.
-  explicit data_reader(std::uint64_t limit = 0) : limit_(limit) {}
+  explicit data_reader(std::uint64_t limit = 0) : scan_(limit) {}
 
   // Consumes from the front of `in`, appending message octets (CRLF line ends kept,
   // dot-stuffing removed, the final CRLF.CRLF excluded except the CRLF that ends the
@@ -23,18 +25,18 @@ class data_reader {
   // holds whatever followed it (pipelined commands).
   bool feed(std::string_view& in, std::string& out);
 
-  std::uint64_t size() const { return size_; }  // message octets seen so far, even past limit
-  bool over_limit() const { return limit_ != 0 && size_ > limit_; }
-  bool bare_cr_or_lf() const { return bare_; }
-  // "Received:" header fields seen in the header section (loop detection, §4.2).
-  unsigned received_headers() const { return received_; }
-  bool in_headers() const { return in_headers_; }
-  // Header fields seen in the header section, as k_seen_* bits.
-  static constexpr unsigned k_seen_message_id = 1, k_seen_date = 2, k_seen_from = 4;
-  unsigned seen_headers() const { return seen_; }
-  // Output octets before the empty line that ends the header section: where fields can
-  // be added (valid once in_headers() is false).
-  std::uint64_t header_end() const { return header_end_; }
+  // What the content showed: size, header fields, bare CR or LF (content_scanner).
+  const content_scanner& content() const { return scan_; }
+  std::uint64_t size() const { return scan_.size(); }
+  bool over_limit() const { return scan_.over_limit(); }
+  bool bare_cr_or_lf() const { return scan_.bare_cr_or_lf(); }
+  unsigned received_headers() const { return scan_.received_headers(); }
+  bool in_headers() const { return scan_.in_headers(); }
+  static constexpr unsigned k_seen_message_id = content_scanner::k_seen_message_id,
+                            k_seen_date = content_scanner::k_seen_date,
+                            k_seen_from = content_scanner::k_seen_from;
+  unsigned seen_headers() const { return scan_.seen_headers(); }
+  std::uint64_t header_end() const { return scan_.header_end(); }
   void reset(std::uint64_t limit);
 
  private:
@@ -48,21 +50,8 @@ class data_reader {
     Done,       // CRLF.CRLF consumed
   };
 
-  void emit(std::string_view octets, std::string& out);
-  void end_line(std::string& out);
-  void track_header(std::string_view octets);
-
-  std::uint64_t limit_;
-  std::uint64_t size_ = 0;
-  bool bare_ = false;
-  unsigned received_ = 0;
-  unsigned seen_ = 0;
-  std::uint64_t header_end_ = 0;
-  bool in_headers_ = true;
+  content_scanner scan_;
   at state_ = at::LineStart;
-  bool line_empty_ = true;    // nothing but the line end on the current line so far
-  bool name_open_ = true;     // still reading the current header line's field name
-  std::string header_start_;  // first octets of the current header line (bounded)
 };
 
 }  // namespace posthorn::smtp

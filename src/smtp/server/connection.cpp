@@ -573,8 +573,8 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
       a = action::Close;
       continue;
     }
-    conn->extend(s.mode() == input_mode::Data ? cfg.limits.data_timeout
-                                              : cfg.limits.command_timeout);
+    const bool in_message = s.mode() == input_mode::Data || s.mode() == input_mode::Bdat;
+    conn->extend(in_message ? cfg.limits.data_timeout : cfg.limits.command_timeout);
     // The wait for input ends in bytes, a shutdown's wake-up (look at the session
     // again), the inactivity timeout, or the client gone.
     enum class wait_end { Input, Again, TimedOut, Gone };

@@ -31,7 +31,7 @@ metrics::counter& m_messages_rejected = metrics::default_registry().add_counter(
     "Messages refused after their data was received (size, bare CR or LF, loop, disk).");
 metrics::counter& m_received_bytes = metrics::default_registry().add_counter(
     "posthorn_received_bytes_total",
-    "Message octets received in DATA (after dot-unstuffing), accepted or not.");
+    "Message octets received in DATA (after dot-unstuffing) or BDAT, accepted or not.");
 metrics::family<metrics::counter>& m_auth = metrics::default_registry().add_counter_family(
     "posthorn_auth_total", "AUTH exchanges by result.", {"result"});
 metrics::counter& m_auth_success = m_auth.with({"success"});
@@ -251,10 +251,12 @@ action session::feed(std::string_view& in) {
     if (out_.size() >= 16 * 1024) {
       return action::Flush;
     }
-    if (in.empty()) {
+    // A BDAT chunk of 0 octets ("BDAT 0 LAST") is complete without more input.
+    if (in.empty() && !(mode_ == input_mode::Bdat && bdat_.left() == 0)) {
       return action::Read;
     }
     action a = mode_ == input_mode::Data   ? feed_data(in)
+               : mode_ == input_mode::Bdat ? feed_bdat(in)
                : mode_ == input_mode::Sasl ? feed_sasl(in)
                                            : feed_command(in);
     if (a != action::Read) {
@@ -285,7 +287,8 @@ action session::feed_command(std::string_view& in) {
     error_reply(500, "5.5.2", "Error: command line too long");
     return action::Read;
   }
-  // §2.3.8: only CRLF ends a line; never act on a line with a bare CR or LF.
+  // §2.3.8: only CRLF ends a line; never act on a line with a bare CR or LF, nor on
+  // any part of it (the text after a bare LF is not a command of its own).
   if (l->bare_lf) {
     error_reply(500, "5.5.2", "Error: bare <LF> received; lines must end with <CR><LF>");
     return action::Read;
@@ -359,9 +362,11 @@ void session::on_ehlo(const command& c) {
   r.lines.push_back(settings_.message_size == 0 ? std::string("SIZE")
                                                  : "SIZE " + std::to_string(settings_.message_size));
   r.lines.push_back("8BITMIME");
+  r.lines.push_back("BINARYMIME");  // RFC 3030 §3, with CHUNKING
   r.lines.push_back("SMTPUTF8");
   r.lines.push_back("ENHANCEDSTATUSCODES");
   r.lines.push_back("DSN");
+  r.lines.push_back("CHUNKING");  // RFC 3030 §2
   // RFC 4954 §4: no AUTH over plain text unless the listener allows it.
   if (!auth_user_ && (tls_active_ || settings_.allow_plaintext_auth)) {
     r.lines.push_back("AUTH " + std::string(auth::advertised_mechanisms()));
@@ -549,30 +554,54 @@ void session::on_not_offered(const command& c) {
               std::string("Error: ") + std::string(verb_name(c.v)) + " not implemented");
 }
 
-// --- DATA -------------------------------------------------------------------------
+// --- The message content (DATA and BDAT) --------------------------------------------
 
-action session::feed_data(std::string_view& in) {
-  bool done = data_.feed(in, data_buf_);
+void session::begin_message() {
+  txn_.id = env_api_.new_queue_id();
+  writer_ = env_api_.begin_message(txn_.id);
+  std::string received = received_field();
+  received_size_ = received.size();
+  headers_checked_ = false;
+  writer_.append(received);
+  data_buf_.clear();
+}
+
+bool session::refused_content(const content_scanner& content) const {
+  // RFC 3030 §3: only a BINARYMIME body may hold bare CR and LF (binary octets).
+  return content.over_limit() ||
+         (content.bare_cr_or_lf() && txn_.body != queue::body_type::BinaryMime);
+}
+
+void session::absorb(const content_scanner& content, bool complete) {
   // A refused message is still read to its end, but nothing more is kept.
-  if (data_.over_limit() || data_.bare_cr_or_lf()) {
+  const bool refused = refused_content(content);
+  if (refused) {
     data_buf_.clear();
     writer_.discard();
   } else if (!data_buf_.empty()) {
     writer_.append(data_buf_);
     data_buf_.clear();
   }
-  if (!headers_checked_ && (!data_.in_headers() || done) && !data_.over_limit() &&
-      !data_.bare_cr_or_lf()) {
-    add_missing_headers();
+  if (!headers_checked_ && (!content.in_headers() || complete) && !refused) {
+    add_missing_headers(content);
   }
-  if (done) {
-    return finish_data();
-  }
+}
+
+action session::spill_or_read() {
   if (writer_.wants_spill()) {
     spill_pending_ = true;
     return action::Spill;
   }
   return action::Read;
+}
+
+action session::feed_data(std::string_view& in) {
+  const bool done = data_.feed(in, data_buf_);
+  absorb(data_.content(), done);
+  if (done) {
+    return finish_message(data_.content());
+  }
+  return spill_or_read();
 }
 
 void session::spill_done(result<void> r) {
@@ -586,46 +615,46 @@ void session::spill_done(result<void> r) {
 }
 
 // RFC 6409 §8.2/8.3: a submission server may add a missing Date and Message-ID.
-void session::add_missing_headers() {
+void session::add_missing_headers(const content_scanner& content) {
   headers_checked_ = true;
   if (!submission() && !auth_user_) {
     return;
   }
-  unsigned seen = data_.seen_headers();
+  unsigned seen = content.seen_headers();
   std::string fields;
-  if ((seen & data_reader::k_seen_date) == 0) {
+  if ((seen & content_scanner::k_seen_date) == 0) {
     fields += "Date: " + mail::rfc5322_date(env_api_.now()) + "\r\n";
   }
-  if ((seen & data_reader::k_seen_message_id) == 0) {
+  if ((seen & content_scanner::k_seen_message_id) == 0) {
     fields += "Message-ID: <" + txn_.id + "@" + settings_.hostname + ">\r\n";
   }
   if (!fields.empty()) {
-    writer_.insert(received_size_ + data_.header_end(), fields);
+    writer_.insert(received_size_ + content.header_end(), fields);
   }
 }
 
-action session::finish_data() {
+action session::finish_message(const content_scanner& content) {
   mode_ = input_mode::Command;
   lines_.reset();
   const bool spill_failed = std::exchange(spill_failed_, false);
-  m_received_bytes.inc(data_.size());
+  m_received_bytes.inc(content.size());
   auto refuse = [&](int code, std::string_view enhanced, std::string_view text) {
     m_messages_rejected.inc();
     error_reply(code, enhanced, text);
     reset_transaction();
     return mode_ == input_mode::Closed ? action::Close : action::Read;
   };
-  if (data_.over_limit()) {
+  if (content.over_limit()) {
     return refuse(552, "5.3.4", "Error: message size exceeds fixed limit");
   }
-  if (data_.bare_cr_or_lf()) {
+  if (refused_content(content)) {
     // RFC 5321 §2.3.8: CR and LF only ever appear together; a message with a bare
-    // one is refused whole (SMTP smuggling defence).
+    // one is refused whole (SMTP smuggling defence), unless declared BINARYMIME.
     return refuse(550, "5.6.0",
                   "Error: message contains bare <CR> or <LF>; lines must end with <CR><LF>");
   }
   // RFC 5321 §6.3: more than 100 trace fields in the message as received is a loop.
-  if (data_.received_headers() > k_max_received) {
+  if (content.received_headers() > k_max_received) {
     return refuse(554, "5.4.6", "Error: too many hops (mail loop?)");
   }
   if (spill_failed) {
@@ -633,6 +662,85 @@ action session::finish_data() {
   }
   build_envelope();
   return action::Commit;
+}
+
+// --- BDAT (RFC 3030) -----------------------------------------------------------------
+
+void session::on_bdat(const command& c) {
+  std::optional<bdat_args> args = parse_bdat_args(c.arg);
+  if (!args) {
+    // The chunk's length is unknown, so its octets cannot be told apart from the next
+    // command: answer, then close rather than run message content as commands.
+    error_reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
+    if (mode_ != input_mode::Closed) {
+      reply_with(421, "4.7.0",
+                 settings_.hostname + " Error: BDAT size unknown, closing connection");
+      mode_ = input_mode::Closed;
+    }
+    return;
+  }
+  chunk_ = chunk_state{.last = args->last};
+  auto refuse = [&](int code, std::string_view enhanced, std::string_view text) {
+    chunk_.refusal = code;
+    chunk_.enhanced = enhanced;
+    chunk_.text = text;
+  };
+  // Whatever the verdict, the announced octets are read first and the reply follows
+  // them (RFC 3030 §2: the reply to a BDAT comes after its chunk).
+  if (phase_ == phase::Connected) {
+    refuse(503, "5.5.1", "Error: send HELO/EHLO first");
+  } else if (!txn_.active) {
+    refuse(503, "5.5.1", "Error: need MAIL command");
+  } else if (txn_.bdat_failed) {
+    // RFC 3030 §2: after a failed chunk the client sends no more; any still in the
+    // pipeline are read and discarded.
+    refuse(503, "5.5.1", "Error: an earlier BDAT of this transaction failed; send RSET");
+  } else if (txn_.data_tried) {
+    refuse(503, "5.5.1", "Error: BDAT and DATA cannot be mixed in one transaction");
+  } else if (txn_.rcpts.empty()) {
+    if (txn_.rcpt_attempts > 0) {
+      refuse(554, "5.5.1", "Error: no valid recipients");
+    } else {
+      refuse(503, "5.5.1", "Error: need RCPT command");
+    }
+  } else if (!txn_.bdat_started &&
+             env_api_.free_space() < settings_.min_free_space + txn_.declared_size.value_or(0)) {
+    refuse(452, "4.3.1", "Error: insufficient system storage");
+  } else if (!txn_.bdat_started) {
+    txn_.bdat_started = true;
+    begin_message();
+    bdat_.reset(settings_.message_size);
+  }
+  if (chunk_.refusal != 0 && txn_.active) {
+    txn_.bdat_failed = true;
+  }
+  bdat_.start_chunk(args->size, chunk_.refusal == 0);
+  mode_ = input_mode::Bdat;
+}
+
+action session::feed_bdat(std::string_view& in) {
+  const bool done = bdat_.feed(in, data_buf_);
+  const bool kept = chunk_.refusal == 0;
+  if (kept && done && chunk_.last) {
+    bdat_.finish(data_buf_);
+  }
+  if (kept) {
+    absorb(bdat_.content(), done && chunk_.last);
+  }
+  if (!done) {
+    return kept ? spill_or_read() : action::Read;
+  }
+  mode_ = input_mode::Command;
+  if (!kept) {
+    error_reply(chunk_.refusal, chunk_.enhanced, chunk_.text);
+    return mode_ == input_mode::Closed ? action::Close : action::Read;
+  }
+  if (chunk_.last) {
+    return finish_message(bdat_.content());
+  }
+  // The size so far, after this chunk (Postfix says "Ok: N bytes").
+  reply_with(250, "2.0.0", "Ok: " + std::to_string(bdat_.received()) + " octets received");
+  return spill_or_read();
 }
 
 void session::commit_done(result<void> r) {

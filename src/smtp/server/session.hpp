@@ -3,8 +3,8 @@
 // rendered replies and actions come out. The connection driver owns the socket, the
 // clock and the threads; this class decides what every byte means.
 //
-// Input mode (command / data / discarding) is kept apart from the transaction (the
-// envelope being built), which RSET, MAIL, HELO/EHLO and the end of DATA reset.
+// Input mode (command / data / bdat / sasl) is kept apart from the transaction (the
+// envelope being built), which RSET, MAIL, HELO/EHLO and the end of the message reset.
 
 #include <array>
 #include <cstdint>
@@ -19,6 +19,7 @@
 #include "policy/accounts.hpp"
 #include "queue/envelope.hpp"
 #include "queue/spool.hpp"
+#include "smtp/proto/bdat_reader.hpp"
 #include "smtp/proto/command.hpp"
 #include "smtp/proto/data_reader.hpp"
 #include "smtp/proto/reply.hpp"
@@ -79,14 +80,15 @@ enum class action {
   Read,    // all input consumed: flush pending output, then read more
   Flush,   // output is large: write it before going on
   Spill,   // the message buffer is full: call message().spill() off the loop, then spill_done()
-  Commit,  // end of DATA accepted: commit envelope()+message(), then commit_done()
+  Commit,  // end of DATA / BDAT LAST accepted: commit envelope()+message(), then commit_done()
   StartTls,  // write pending output, drop all unread input, handshake, then tls_started()
   AuthVerify,  // check auth_credentials() off the loop, then auth_done()
   NewClient,  // XCLIENT accepted: judge pending_client() (trust, limits), then client_done()
   Close,   // write pending output, then close the connection
 };
 
-enum class input_mode { Command, Data, Sasl, Closed };
+// Data and Bdat read message content (the driver applies [limits] data_timeout).
+enum class input_mode { Command, Data, Bdat, Sasl, Closed };
 
 // The coarse SMTP state for sequencing (RFC 5321 §4.1.4).
 enum class phase { Connected, Greeted, Mail, Rcpt };
@@ -185,6 +187,18 @@ class session {
     std::string envid;  // RFC 3461 ENVID, decoded
     queue::dsn_ret ret = queue::dsn_ret::Unset;
     std::uint32_t rcpt_attempts = 0;
+    // RFC 3030 §3: DATA and BDAT do not mix in one transaction.
+    bool data_tried = false;    // DATA was sent in this transaction
+    bool bdat_started = false;  // a BDAT chunk was accepted: the message is under way
+    bool bdat_failed = false;   // a BDAT was refused: later ones get 503 until RSET/MAIL
+  };
+
+  // The BDAT chunk being read: whether it is kept, and the refusal owed at its end.
+  struct chunk_state {
+    bool last = false;
+    int refusal = 0;  // 0 = accepted; else the reply code owed once the octets are in
+    std::string enhanced;
+    std::string text;
   };
 
   void enter_phase(phase p);
@@ -200,7 +214,14 @@ class session {
   bool check_limits();
   action feed_command(std::string_view& in);
   action feed_data(std::string_view& in);
-  action finish_data();
+  action feed_bdat(std::string_view& in);
+  // The one path of message content into the spool, from DATA and BDAT alike: the
+  // Received: field first, then the content, spilled when the buffer fills.
+  void begin_message();
+  void absorb(const content_scanner& content, bool complete);
+  action spill_or_read();
+  action finish_message(const content_scanner& content);
+  bool refused_content(const content_scanner& content) const;
   static constexpr unsigned k_max_received = 100;  // RFC 5321 §6.3 loop limit
   void dispatch(const command& c);
 
@@ -209,6 +230,7 @@ class session {
   void on_mail(const command& c);
   void on_rcpt(const command& c);
   void on_data(const command& c);
+  void on_bdat(const command& c);
   void on_rset(const command& c);
   void on_noop(const command& c);
   void on_quit(const command& c);
@@ -223,11 +245,18 @@ class session {
   std::optional<mail::address> xclient_login(std::string_view name) const;
   void step_sasl();
   action feed_sasl(std::string_view& in);
-  void add_missing_headers();
+  void add_missing_headers(const content_scanner& content);
   bool submission() const;
 
   bool greeted_check();
-  std::optional<mail::address> query_address(std::string_view arg, std::string_view verb);
+  // A VRFY/EXPN argument: the string asked about and its SMTPUTF8 parameter.
+  struct query_arg {
+    std::string_view text;
+    bool utf8 = false;
+  };
+  static query_arg split_query(std::string_view arg);
+  std::optional<mail::address> query_address(const query_arg& q, std::string_view verb);
+  void query_reply(const reply& r, bool utf8);
   // RCPT of an alias: false (and the 550 sent) when its expansion leaves nobody.
   bool rcpt_alias_check(const mail::address& addr, const std::string& who);
   std::string received_field() const;
@@ -245,9 +274,11 @@ class session {
   bool first_line_ = true;
   std::string helo_;
   transaction txn_;
-  line_reader lines_{512};
+  line_reader lines_{512, lf_mode::InLine};
   data_reader data_;
-  std::string data_buf_;  // unstuffed octets on their way into writer_
+  bdat_reader bdat_;
+  chunk_state chunk_;
+  std::string data_buf_;  // message octets on their way into writer_
   queue::message_writer writer_;
   queue::envelope env_;
   std::string out_;

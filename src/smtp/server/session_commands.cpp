@@ -24,19 +24,20 @@ std::string bracketed(const mail::address& a) { return "<" + a.str() + ">"; }
 // What EHLO offers decides which parameters are known (RFC 5321 §4.1.1.11: 555).
 constexpr param_support k_supported{.size = true,
                                     .eightbitmime = true,
-                                    .binarymime = false,
+                                    .binarymime = true,  // RFC 3030 §3, with CHUNKING
                                     .smtputf8 = true,
                                     .dsn = true,
                                     .auth = true};  // RFC 4954 §5: AUTH= is accepted (and not trusted)
 
 }  // namespace
 
-// Everything but AUTH and STARTTLS (issue 3), BDAT and ETRN (later) is here.
+// Every verb has its entry; ETRN is not offered yet.
 const session::handler_entry* session::find_entry(verb v) {
   static const handler_entry k_table[] = {
       {verb::Helo, "HELO <hostname>: identify yourself (SMTP)", &session::on_helo},
       {verb::Ehlo, "EHLO <hostname>: identify yourself and list extensions", &session::on_ehlo},
-      {verb::Mail, "MAIL FROM:<sender> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8] [AUTH=<>]",
+      {verb::Mail,
+       "MAIL FROM:<sender> [SIZE=n] [BODY=7BIT|8BITMIME|BINARYMIME] [SMTPUTF8] [AUTH=<>]",
        &session::on_mail},
       {verb::Rcpt, "RCPT TO:<recipient>: add a recipient", &session::on_rcpt},
       {verb::Data, "DATA: send the message, end it with <CRLF>.<CRLF>", &session::on_data},
@@ -51,7 +52,8 @@ const session::handler_entry* session::find_entry(verb v) {
        &session::on_auth},
       {verb::Xclient, "XCLIENT attribute=value...: speak for another client (Postfix)",
        &session::on_xclient},
-      {verb::Bdat, "", &session::on_not_offered},
+      {verb::Bdat, "BDAT <size> [LAST]: send <size> octets of the message (RFC 3030)",
+       &session::on_bdat},
       {verb::Etrn, "", &session::on_not_offered},
       {verb::Send, "", &session::on_obsolete},
       {verb::Soml, "", &session::on_obsolete},
@@ -131,6 +133,7 @@ void session::on_mail(const command& c) {
   txn_.sender = path->addr;
   txn_.smtputf8 = params->smtputf8;
   txn_.body = params->body == body_kind::EightBitMime ? queue::body_type::EightBitMime
+               : params->body == body_kind::BinaryMime ? queue::body_type::BinaryMime
                                                        : queue::body_type::SevenBit;
   txn_.declared_size = params->size;
   txn_.envid = params->envid.value_or("");
@@ -266,6 +269,18 @@ void session::on_data(const command& c) {
     error_reply(503, "5.5.1", "Error: need MAIL command");
     return;
   }
+  if (txn_.bdat_started || txn_.bdat_failed) {
+    // RFC 3030 §3: 503, and the transaction is then to be reset (RSET).
+    txn_.bdat_failed = true;
+    error_reply(503, "5.5.1", "Error: BDAT and DATA cannot be mixed in one transaction");
+    return;
+  }
+  if (txn_.body == queue::body_type::BinaryMime) {
+    // RFC 3030 §3: a BINARYMIME message can only be sent with BDAT (which then works).
+    error_reply(503, "5.5.1", "Error: BODY=BINARYMIME needs BDAT, not DATA");
+    return;
+  }
+  txn_.data_tried = true;
   if (txn_.rcpts.empty()) {
     // RFC 2920 §3.1: DATA after only failed RCPTs gets 554 (or 503).
     if (txn_.rcpt_attempts > 0) {
@@ -283,14 +298,8 @@ void session::on_data(const command& c) {
     error_reply(452, "4.3.1", "Error: insufficient system storage");
     return;
   }
-  txn_.id = env_api_.new_queue_id();
-  writer_ = env_api_.begin_message(txn_.id);
-  std::string received = received_field();
-  received_size_ = received.size();
-  headers_checked_ = false;
-  writer_.append(received);
+  begin_message();
   data_.reset(settings_.message_size);
-  data_buf_.clear();
   mode_ = input_mode::Data;
   send(reply{354, "", {"End data with <CR><LF>.<CR><LF>"}});
 }
@@ -383,8 +392,8 @@ void session::on_help(const command& c) {
   if (topic.empty()) {
     reply r{214, "2.0.0", {"posthorn commands:"}};
     std::string verbs;
-    for (verb v : {verb::Helo, verb::Ehlo, verb::Mail, verb::Rcpt, verb::Data, verb::Rset,
-                   verb::Noop, verb::Quit, verb::Help, verb::Vrfy, verb::Expn}) {
+    for (verb v : {verb::Helo, verb::Ehlo, verb::Mail, verb::Rcpt, verb::Data, verb::Bdat,
+                   verb::Rset, verb::Noop, verb::Quit, verb::Help, verb::Vrfy, verb::Expn}) {
       verbs += (verbs.empty() ? "  " : " ") + std::string(verb_name(v));
     }
     r.lines.push_back(verbs);
@@ -402,8 +411,60 @@ void session::on_help(const command& c) {
   send(reply{214, "2.0.0", {std::string(e->help), "End of HELP info"}});
 }
 
+namespace {
+
+bool is_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c & 0x80) == 0; });
+}
+
+}  // namespace
+
+// RFC 6531 §3.7.4.2: VRFY and EXPN take an optional SMTPUTF8 parameter after their
+// string ("VRFY <addr> SMTPUTF8"); it says the client reads UTF-8 in the reply.
+session::query_arg session::split_query(std::string_view arg) {
+  query_arg q{trim(arg), false};
+  const std::size_t space = q.text.find_last_of(' ');
+  if (space != std::string_view::npos) {
+    std::string_view last = q.text.substr(space + 1);
+    if (last.size() == 8 && starts_with_ci(last, "SMTPUTF8")) {
+      q.text = trim(q.text.substr(0, space));
+      q.utf8 = true;
+    }
+  }
+  return q;
+}
+
+// Sends a VRFY/EXPN answer, unless it holds UTF-8 the client did not ask for:
+// RFC 6531 §3.7.4.2 then wants 553 5.6.8 in its place.
+void session::query_reply(const reply& r, bool utf8) {
+  if (!utf8 && !std::all_of(r.lines.begin(), r.lines.end(),
+                            [](const std::string& l) { return is_ascii(l); })) {
+    error_reply(553, "5.6.8", "Error: the reply needs UTF-8; send the SMTPUTF8 parameter");
+    return;
+  }
+  if (r.code >= 400) {
+    log_reject(r.code, r.enhanced, r.lines.empty() ? std::string() : r.lines.front());
+    send(r);
+    ++stats_.errors;
+    check_limits();
+    return;
+  }
+  send(r);
+}
+
 // Resolves a VRFY/EXPN argument to one address, or replies with why not.
-std::optional<mail::address> session::query_address(std::string_view arg, std::string_view verb) {
+std::optional<mail::address> session::query_address(const query_arg& q, std::string_view verb) {
+  if (q.utf8 && !esmtp_) {
+    // SMTPUTF8 is offered in the EHLO reply only (RFC 5321 §4.1.1.11).
+    error_reply(555, "5.5.4", "Error: parameters need EHLO");
+    return std::nullopt;
+  }
+  std::string_view arg = q.text;
+  if (!q.utf8 && !is_ascii(arg)) {
+    // RFC 6531 §3.7.4.2: a UTF-8 string comes with SMTPUTF8, and so may its answer.
+    error_reply(553, "5.6.8", "Error: a UTF-8 string needs the SMTPUTF8 parameter");
+    return std::nullopt;
+  }
   if (arg.empty()) {
     error_reply(501, "5.5.4", "Syntax: " + std::string(verb) + " <address>");
     return std::nullopt;
@@ -430,14 +491,11 @@ std::optional<mail::address> session::query_address(std::string_view arg, std::s
   }
   if (matches.size() > 1) {
     // RFC 5321 §3.5.3: 553 for an ambiguous name, listing the candidates.
-    log_reject(553, "5.1.4", "Ambiguous; possibilities are: ...");
     reply r{553, "5.1.4", {"Ambiguous; possibilities are:"}};
     for (const mail::address& m : matches) {
       r.lines.push_back(bracketed(m));
     }
-    send(r);
-    ++stats_.errors;
-    check_limits();
+    query_reply(r, q.utf8);
     return std::nullopt;
   }
   return matches.front();
@@ -449,27 +507,31 @@ void session::on_vrfy(const command& c) {
     reply_with(252, "2.1.5", "Cannot VRFY user, but will accept message and attempt delivery");
     return;
   }
-  auto a = query_address(trim(c.arg), "VRFY");
+  const query_arg q = split_query(c.arg);
+  auto a = query_address(q, "VRFY");
   if (!a) {
     return;
   }
   policy::lookup l = accounts_->find(*a);
   switch (l.kind) {
     case policy::recipient_kind::User:
-      reply_with(250, "2.1.5", bracketed(l.canonical));
+      query_reply(make_reply(250, "2.1.5", bracketed(l.canonical)), q.utf8);
       return;
     case policy::recipient_kind::Alias: {
       policy::expansion exp = accounts_->expand(*a);
       if (exp.targets.size() == 1 && exp.targets.front().k == policy::target::kind::Remote) {
-        reply_with(251, "2.1.5",
-                   "User not local; will forward to " + bracketed(exp.targets.front().address));
+        query_reply(make_reply(251, "2.1.5",
+                               "User not local; will forward to " +
+                                   bracketed(exp.targets.front().address)),
+                    q.utf8);
       } else {
-        reply_with(250, "2.1.5", bracketed(l.canonical));
+        query_reply(make_reply(250, "2.1.5", bracketed(l.canonical)), q.utf8);
       }
       return;
     }
     case policy::recipient_kind::Relocated:
-      error_reply(551, "5.1.6", "User not local; please try <" + l.relocated_to + ">");
+      query_reply(make_reply(551, "5.1.6", "User not local; please try <" + l.relocated_to + ">"),
+                  q.utf8);
       return;
     case policy::recipient_kind::Unknown:
       error_reply(550, "5.1.1", bracketed(*a) + ": User unknown");
@@ -485,7 +547,8 @@ void session::on_expn(const command& c) {
     error_reply(502, "5.5.1", "Error: EXPN is disabled");
     return;
   }
-  auto a = query_address(trim(c.arg), "EXPN");
+  const query_arg q = split_query(c.arg);
+  auto a = query_address(q, "EXPN");
   if (!a) {
     return;
   }
@@ -499,14 +562,15 @@ void session::on_expn(const command& c) {
       if (r.lines.empty()) {
         r.lines.push_back(bracketed(l.canonical));
       }
-      send(r);
+      query_reply(r, q.utf8);
       return;
     }
     case policy::recipient_kind::User:
-      reply_with(250, "2.1.5", bracketed(l.canonical));
+      query_reply(make_reply(250, "2.1.5", bracketed(l.canonical)), q.utf8);
       return;
     case policy::recipient_kind::Relocated:
-      error_reply(551, "5.1.6", "User not local; please try <" + l.relocated_to + ">");
+      query_reply(make_reply(551, "5.1.6", "User not local; please try <" + l.relocated_to + ">"),
+                  q.utf8);
       return;
     case policy::recipient_kind::Unknown:
     case policy::recipient_kind::Remote:

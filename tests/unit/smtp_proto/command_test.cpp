@@ -102,8 +102,8 @@ struct framing {
   std::size_t buffered = 0;  // held of an unfinished line at the end
 };
 
-framing frame(const test::pieces& parts, std::size_t limit) {
-  line_reader reader(limit);
+framing frame(const test::pieces& parts, std::size_t limit, lf_mode lf = lf_mode::EndsLine) {
+  line_reader reader(limit, lf);
   framing out;
   for (const std::string_view part : parts) {
     std::string_view in = part;
@@ -128,9 +128,10 @@ framing frame(const test::pieces& parts, std::size_t limit) {
 
 // Frames `input` cut every way and expects the same lines each time.
 void expect_lines(std::string_view input, const std::vector<framed>& expected,
-                  std::size_t buffered = 0, std::size_t limit = 512) {
+                  std::size_t buffered = 0, std::size_t limit = 512,
+                  lf_mode lf = lf_mode::EndsLine) {
   for (const test::pieces& p : test::cuts(input)) {
-    const framing f = frame(p, limit);
+    const framing f = frame(p, limit, lf);
     ASSERT_EQ(f.lines, expected) << test::describe(p);
     ASSERT_EQ(f.buffered, buffered) << test::describe(p);
   }
@@ -155,6 +156,42 @@ TEST(LineReader, BareLfEndsLineButIsFlagged) {
   expect_lines("NOOP\n", {{"NOOP", true, false, false}});
   expect_lines("A\nB\r\nC\n", {{"A", true}, {"B"}, {"C", true}});
   expect_lines("\n", {{"", true}});
+}
+
+// The server's command reader: only CRLF ends a line, so a line with a bare LF is one
+// line (one command, one reply), never two.
+void expect_commands(std::string_view input, const std::vector<framed>& expected,
+                     std::size_t buffered = 0, std::size_t limit = 512) {
+  expect_lines(input, expected, buffered, limit, lf_mode::InLine);
+}
+
+TEST(LineReader, InLineModeKeepsABareLfInsideTheLine) {
+  expect_commands("EHLO a\nMAIL FROM:<x>\r\n", {{"EHLO a\nMAIL FROM:<x>", true, false, false}});
+  expect_commands("NOOP\n", {}, 5);
+  expect_commands("\n\r\n", {{"\n", true}});
+  expect_commands("A\nB\r\nC\r\nD\n", {{"A\nB", true}, {"C"}}, 2);
+  // The flag belongs to its line only.
+  expect_commands("A\n\r\nNOOP\r\n", {{"A\n", true}, {"NOOP"}});
+  // SMTP smuggling shapes are one line each: nothing after the bare LF runs.
+  expect_commands("DATA\n.\nQUIT\r\n", {{"DATA\n.\nQUIT", true}});
+  expect_commands("A\r\nB\r\n", {{"A"}, {"B"}});
+  // CR, bare LF, CR LF: both flags, one line.
+  expect_commands("A\r\n\r\n", {{"A"}, {""}});
+  expect_commands("A\r\rB\nC\r\n", {{"A\r\rB\nC", true, true, false}});
+}
+
+TEST(LineReader, InLineModeStaysBounded) {
+  // An LF-only client never ends a line: the line is cut at the limit and answered
+  // once (too long) when a CRLF finally comes.
+  std::string lf_lines;
+  for (int i = 0; i < 200; ++i) {
+    lf_lines += "NOOP\n";
+  }
+  expect_commands(lf_lines + "\r\nQUIT\r\n",
+                  {{lf_lines.substr(0, 510), true, false, true}, {"QUIT"}});
+  const std::string fits(509, 'x');
+  expect_commands(fits + "\n\r\n", {{fits + "\n", true, false, false}});
+  expect_commands(fits + "\n\n\r\n", {{fits + "\n", true, false, true}});
 }
 
 TEST(LineReader, BareCrIsFlagged) {

@@ -147,8 +147,31 @@ framing lines_model(std::string_view in, std::size_t limit) {
   }
 }
 
-framing lines_stream(const test::pieces& parts, std::size_t limit) {
-  line_reader reader(limit);
+// The server's framing: only CRLF ends a line; bare CR and LF stay in it, flagged.
+framing crlf_lines_model(std::string_view in, std::size_t limit) {
+  framing f;
+  while (true) {
+    const std::size_t end = in.find("\r\n");
+    std::string_view content = in.substr(0, end);
+    if (end == std::string_view::npos) {
+      if (content.ends_with('\r')) {
+        content.remove_suffix(1);  // may become CRLF
+      }
+      f.buffered = std::min(content.size(), limit - 2);
+      return f;
+    }
+    framed l;
+    l.bare_lf = content.find('\n') != std::string_view::npos;
+    l.bare_cr = content.find('\r') != std::string_view::npos;
+    l.too_long = content.size() > limit - 2;
+    l.text = std::string(content.substr(0, limit - 2));
+    f.lines.push_back(l);
+    in.remove_prefix(end + 2);
+  }
+}
+
+framing lines_stream(const test::pieces& parts, std::size_t limit, lf_mode lf = lf_mode::EndsLine) {
+  line_reader reader(limit, lf);
   framing f;
   for (const std::string_view part : parts) {
     std::string_view in = part;
@@ -171,6 +194,22 @@ TEST(Model, LineReaderAgreesWithTheNaiveFraming) {
       const framing expected = lines_model(input, limit);
       for (const test::pieces& p : test::cuts(input)) {
         const framing got = lines_stream(p, limit);
+        ASSERT_EQ(got, expected) << ::testing::PrintToString(input) << " limit " << limit << " "
+                                 << test::describe(p);
+      }
+    }
+  }
+}
+
+TEST(Model, CommandLineReaderAgreesWithTheNaiveCrlfFraming) {
+  std::mt19937 rng(20260106);
+  for (const std::size_t limit :
+       {std::size_t{2}, std::size_t{3}, std::size_t{6}, std::size_t{512}}) {
+    for (int round = 0; round < k_rounds; ++round) {
+      const std::string input = random_input(rng);
+      const framing expected = crlf_lines_model(input, limit);
+      for (const test::pieces& p : test::cuts(input)) {
+        const framing got = lines_stream(p, limit, lf_mode::InLine);
         ASSERT_EQ(got, expected) << ::testing::PrintToString(input) << " limit " << limit << " "
                                  << test::describe(p);
       }
