@@ -244,6 +244,9 @@ action session::feed(std::string_view& in) {
     if (verify_pending_) {
       return action::AuthVerify;
     }
+    if (etrn_pending_) {
+      return action::Etrn;
+    }
     if (out_.size() >= 16 * 1024) {
       return action::Flush;
     }
@@ -298,7 +301,7 @@ action session::feed_command(std::string_view& in) {
     starttls_pending_ = false;
     return action::StartTls;
   }
-  return action::Read;
+  return etrn_pending_ ? action::Etrn : action::Read;
 }
 
 void session::dispatch(const command& c) {
@@ -351,6 +354,7 @@ void session::on_ehlo(const command& c) {
   r.lines.push_back("SMTPUTF8");
   r.lines.push_back("ENHANCEDSTATUSCODES");
   r.lines.push_back("DSN");
+  r.lines.push_back("ETRN");  // RFC 1985 §3
   // RFC 4954 §4: no AUTH over plain text unless the listener allows it.
   if (!auth_user_ && (tls_active_ || settings_.allow_plaintext_auth)) {
     r.lines.push_back("AUTH " + std::string(auth::advertised_mechanisms()));

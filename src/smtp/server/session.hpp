@@ -74,10 +74,18 @@ enum class action {
   Commit,  // end of DATA accepted: commit envelope()+message(), then commit_done()
   StartTls,  // write pending output, drop all unread input, handshake, then tls_started()
   AuthVerify,  // check auth_credentials() off the loop, then auth_done()
+  Etrn,    // start delivery of the queued mail etrn_wanted() names, then etrn_done()
   Close,   // write pending output, then close the connection
 };
 
 enum class input_mode { Command, Data, Sasl, Closed };
+
+// What an ETRN (RFC 1985) asks for: the queued mail of one domain, or of a domain and
+// every name below it ("ETRN @domain").
+struct etrn_request {
+  std::string domain;  // as the client wrote it, without "@" and a trailing dot
+  bool subdomains = false;
+};
 
 // The coarse SMTP state for sequencing (RFC 5321 §4.1.4).
 enum class phase { Connected, Greeted, Mail, Rcpt };
@@ -106,6 +114,11 @@ class session {
   const auth::sasl_verify& auth_credentials() const { return verify_; }
   // The verdict on auth_credentials(): the account logged in, or nullopt (535).
   void auth_done(std::optional<mail::address> login);
+  // Valid while an Etrn action is pending.
+  const etrn_request& etrn_wanted() const { return etrn_; }
+  // The driver's answer to Etrn: how many queued messages were started (0: none was
+  // waiting), or nullopt when the queue cannot take the request now (458).
+  void etrn_done(std::optional<std::size_t> started);
   // Too many AUTH failures from this client: 421 4.7.0 and Close.
   void auth_blocked();
   const std::optional<mail::address>& authenticated() const { return auth_user_; }
@@ -203,6 +216,7 @@ class session {
   void on_not_offered(const command& c);
   void on_starttls(const command& c);
   void on_auth(const command& c);
+  void on_etrn(const command& c);
   void step_sasl();
   action feed_sasl(std::string_view& in);
   void add_missing_headers();
@@ -242,6 +256,8 @@ class session {
   std::optional<auth::sasl_exchange> sasl_;
   auth::sasl_verify verify_;
   bool verify_pending_ = false;
+  etrn_request etrn_;
+  bool etrn_pending_ = false;
   bool headers_checked_ = false;     // missing Date/Message-ID considered for this message
   std::uint64_t received_size_ = 0;  // octets of our Received: at the message's start
   bool spill_failed_ = false;
