@@ -346,10 +346,13 @@ status loader::read_domains(const toml::node& v, config& cfg) const {
   return read_section(
       v, "domains",
       [&](const toml::key& k, const toml::node& value, const std::string& key) -> status {
-        if (k != "local") {
+        if (k != "local" && k != "relay") {
           return unknown_key(k, key, value);
         }
-        cfg.domains.local.clear();
+        const bool relay = k == "relay";
+        auto& list = relay ? cfg.domains.relay : cfg.domains.local;
+        auto& other = relay ? cfg.domains.local : cfg.domains.relay;
+        list.clear();
         return read_strings(value, key,
                             [&](const toml::node& item, const std::string& item_key,
                                 std::string_view text) -> status {
@@ -357,11 +360,20 @@ status loader::read_domains(const toml::node& v, config& cfg) const {
                               if (!domain.empty() && domain.back() == '.') {
                                 domain.pop_back();  // an absolute name is the same domain
                               }
-                              if (!valid_domain_name(domain)) {
+                              // domains.relay: ".example.test" names every subdomain
+                              // (Postfix's relay_domains with a leading dot).
+                              const bool subdomains =
+                                  relay && domain.size() > 1 && domain.front() == '.';
+                              if (!valid_domain_name(subdomains ? std::string_view(domain).substr(1)
+                                                                : std::string_view(domain))) {
                                 return fail(item.source(), item_key,
                                             "\"" + std::string(text) + "\" is not a domain name");
                               }
-                              auto& list = cfg.domains.local;
+                              if (std::find(other.begin(), other.end(), domain) != other.end()) {
+                                return fail(item.source(), item_key,
+                                            "\"" + domain +
+                                                "\" is in both domains.local and domains.relay");
+                              }
                               if (std::find(list.begin(), list.end(), domain) == list.end()) {
                                 list.push_back(std::move(domain));
                               }

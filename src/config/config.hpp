@@ -41,6 +41,10 @@ struct tls_config {
 
 struct domains_config {
   std::vector<std::string> local;  // lower-case, U-labels
+  // We are a backup MX / gateway for these (DESIGN.md §4.6): mail for them is accepted
+  // from anyone and relayed to their MX hosts; ETRN starts their queue. Lower-case;
+  // ".example.test" stands for every subdomain of example.test.
+  std::vector<std::string> relay;
 };
 
 struct accounts_config {

@@ -14,7 +14,9 @@
 #include <ctime>
 #include <map>
 
+#include "delivery/mx_filter.hpp"
 #include "dns/types.hpp"
+#include "policy/relay_domains.hpp"
 #include "queue/delivery_metrics.hpp"
 #include "smtp/client/connector.hpp"
 
@@ -67,11 +69,13 @@ struct route {
   bool smarthost = false;        // the endpoints are the smarthost's
 };
 
-// The hosts to try for `domain`, in order: the smarthost, or MX (RFC 5321 §5.1).
+// The hosts to try for `domain`, in order: the smarthost, or MX (RFC 5321 §5.1) without
+// us and those no better than us (select_mx()).
 awaitable<route> find_route(const config::config& cfg, dns::resolver& resolver,
                             const std::string& domain) {
   route out;
   std::vector<std::pair<std::string, std::uint16_t>> hosts;
+  std::vector<std::uint16_t> prefs;  // MX preference of each host (none for the smarthost)
   if (!cfg.relay.smarthost.empty()) {
     auto hp = host_port::parse(cfg.relay.smarthost);
     if (!hp) {
@@ -88,12 +92,40 @@ awaitable<route> find_route(const config::config& cfg, dns::resolver& resolver,
     }
     for (const dns::mx_target& t : mx.targets) {
       hosts.emplace_back(t.host, cfg.relay.outbound_port);
+      prefs.push_back(t.preference);
     }
+  }
+  // Every host's addresses first: whether one of them is us decides which are tried.
+  std::vector<dns::addr_result> resolved;
+  std::vector<mx_candidate> candidates;
+  const std::string own_name = mail::normalize_domain(cfg.hostname);
+  for (std::size_t h = 0; h < hosts.size(); ++h) {
+    resolved.push_back(co_await dns::async_addrs(resolver, hosts[h].first));
+    mx_candidate c{h < prefs.size() ? prefs[h] : std::uint16_t(0), false};
+    c.self = !out.smarthost && mail::normalize_domain(hosts[h].first) == own_name;
+    if (resolved.back().status == dns::dns_status::Ok) {
+      for (const ip_address& a : resolved.back().addrs) {
+        c.self = c.self || is_own_listener(cfg, {to_asio(a), hosts[h].second});
+      }
+    }
+    candidates.push_back(c);
+  }
+  const mx_selection chosen = select_mx(candidates);
+  if (chosen.self_listed && chosen.usable.empty()) {
+    // We are the best MX left. For a domain we are a backup MX for, the mail waits for
+    // the primary (ETRN, or the next retry); for any other it is a loop.
+    if (!out.smarthost && policy::relay_domains(cfg.domains.relay).contains(domain)) {
+      out.failure = error::temp("4.4.4", "we are the best MX for " + domain + "; waiting");
+    } else {
+      out.failure = error::perm("5.4.6", "mail for " + domain + " loops back to myself");
+    }
+    co_return out;
   }
   bool looped = false;
   std::string last_detail;
-  for (const auto& [host, port] : hosts) {
-    dns::addr_result addrs = co_await dns::async_addrs(resolver, host);
+  for (std::size_t h : chosen.usable) {
+    const auto& [host, port] = hosts[h];
+    const dns::addr_result& addrs = resolved[h];
     if (addrs.status != dns::dns_status::Ok) {
       last_detail = host + ": " + (addrs.detail.empty() ? "no address" : addrs.detail);
       continue;

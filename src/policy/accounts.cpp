@@ -162,8 +162,10 @@ struct accounts::expand_state {
 
 std::expected<std::shared_ptr<const accounts>, config::config_error> accounts::from_text(
     std::vector<std::string> local_domains, std::string_view users, std::string_view aliases,
-    std::string_view relocated, std::string recipient_delimiter) {
+    std::string_view relocated, std::string recipient_delimiter,
+    const std::vector<std::string>& relay_domains) {
   auto a = std::make_shared<accounts>();
+  a->relay_ = policy::relay_domains(relay_domains);
   for (const auto& d : local_domains) {
     std::string n = mail::normalize_domain(d);
     if (std::find(a->domains_.begin(), a->domains_.end(), n) == a->domains_.end()) {
@@ -222,6 +224,7 @@ std::expected<std::shared_ptr<const accounts>, config::config_error> accounts::l
       a->domains_.push_back(std::move(n));
     }
   }
+  a->relay_ = relay_domains(cfg.domains.relay);
   a->delimiter_ = cfg.accounts.recipient_delimiter;
   if (auto e = a->parse_users(texts[0], cfg.accounts.users_file.string())) {
     return std::unexpected(std::move(*e));
@@ -456,9 +459,10 @@ accounts::resolved accounts::resolve(const mail::address& a) const {
       }
     }
   }
-  return resolved{
-      is_local_normalized(domain_key) ? recipient_kind::Unknown : recipient_kind::Remote, a,
-      nullptr, nullptr};
+  const recipient_kind kind = is_local_normalized(domain_key) ? recipient_kind::Unknown
+                              : relay_.contains(domain_key)   ? recipient_kind::Relay
+                                                              : recipient_kind::Remote;
+  return resolved{kind, a, nullptr, nullptr};
 }
 
 lookup accounts::find(const mail::address& a) const {
@@ -519,6 +523,7 @@ void accounts::expand_into(const mail::address& a, unsigned depth, expand_state&
       add(target::kind::Local, r.canonical);
       return;
     case recipient_kind::Remote:
+    case recipient_kind::Relay:
       add(target::kind::Remote, a);
       return;
     case recipient_kind::Unknown:

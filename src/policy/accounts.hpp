@@ -13,6 +13,7 @@
 #include "common/error.hpp"
 #include "config/config.hpp"
 #include "mail/address.hpp"
+#include "policy/relay_domains.hpp"
 
 namespace posthorn::policy {
 
@@ -28,6 +29,7 @@ enum class recipient_kind {
   Relocated,  // moved: 551 5.1.6 with `relocated_to`
   Unknown,    // local domain, no such user: 550 5.1.1
   Remote,     // not one of our domains
+  Relay,      // a domain in [domains] relay: accepted from anyone, relayed to its MX
 };
 
 struct lookup {
@@ -72,13 +74,14 @@ class accounts {
   // For tests: the contents given as text.
   static std::expected<std::shared_ptr<const accounts>, config::config_error> from_text(
       std::vector<std::string> local_domains, std::string_view users, std::string_view aliases,
-      std::string_view relocated, std::string recipient_delimiter = "+");
+      std::string_view relocated, std::string recipient_delimiter = "+",
+      const std::vector<std::string>& relay_domains = {});
 
   bool is_local_domain(std::string_view domain) const;
   // Classifies an address; "user+tag" falls back to "user" when "user+tag" itself is unknown.
   // Order: alias by full address, bare-name alias (local domains only), user, relocated.
   // Entries written with a full address match in any domain; the rest of a local domain is
-  // Unknown, of any other domain Remote.
+  // Unknown, of a [domains] relay domain Relay, of any other domain Remote.
   lookup find(const mail::address& a) const;
   // Expands aliases recursively to final targets (users, remote addresses, unknowns).
   // An alias listing its own address delivers to the user of that address when there is
@@ -93,6 +96,7 @@ class accounts {
   const user* find_user(const mail::address& a) const;
   const std::vector<user>& users() const { return users_; }
   const std::vector<std::string>& local_domains() const { return domains_; }
+  const policy::relay_domains& relay() const { return relay_; }
 
  private:
   struct alias_entry {
@@ -120,6 +124,7 @@ class accounts {
   void expand_into(const mail::address& a, unsigned depth, expand_state& st) const;
 
   std::vector<std::string> domains_;  // normalize_domain() of each local domain
+  policy::relay_domains relay_;
   std::vector<user> users_;
   std::string delimiter_;  // a set of characters, any of which starts an extension
   std::unordered_map<std::string, std::size_t> user_index_;  // mail::address_key()

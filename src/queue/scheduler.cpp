@@ -165,6 +165,7 @@ void scheduler::checkin_locked(std::unique_ptr<envelope> env, bool due_now) {
     messages_.erase(it);
     return;
   }
+  s.out_domains.clear();
   const admin_op op = std::exchange(s.pending, admin_op::None);
   const bool flush = std::exchange(s.flush, false) || due_now;
   if (op == admin_op::Delete || (op == admin_op::Hold && !env->held) ||
@@ -257,6 +258,7 @@ void scheduler::run() {
         continue;  // removed, checked out (attempted, changed), or a stale item
       }
       it->second.seq = 0;
+      it->second.out_domains = waiting_remote_domains(*it->second.env);
       batch.push_back(std::move(it->second.env));
     }
     if (batch.empty()) {

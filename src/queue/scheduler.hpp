@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <queue>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -114,6 +115,11 @@ class scheduler {
   // postqueue -f / -i: deferred recipients become due now. Held messages stay.
   std::size_t flush_all();  // messages made due or marked for it
   admin_outcome flush(const std::string& id);
+  // ETRN (RFC 1985): messages with a remote recipient still waiting (pending or
+  // deferred) in `domain`, or also below it with `subdomains`, become due now; held
+  // messages stay. Returns how many messages that is; one out for delivery counts and
+  // is tried again as soon as its attempt ends. Never touches the spool.
+  std::size_t flush_domain(std::string_view domain, bool subdomains);
   // postsuper -h / -H: a held message is never attempted, also after a restart.
   result<admin_outcome> hold(const std::string& id);
   result<admin_outcome> release(const std::string& id);  // due now
@@ -151,6 +157,9 @@ class scheduler {
     std::uint64_t seq = 0;          // its live heap item; 0 = none (other items are stale)
     admin_op pending = admin_op::None;
     bool flush = false;  // flushed while checked out
+    // While out for delivery: the domains of its waiting remote recipients (match_key()),
+    // so that an ETRN can find it.
+    std::vector<std::string> out_domains;
   };
   // A checked-out message whose pending change needs the spool (done by a worker).
   struct chore {
@@ -175,6 +184,10 @@ class scheduler {
   void make_due_locked(slot& s, std::int64_t now);
   void schedule_locked(slot& s, std::int64_t due, const std::string& id);
   bool remote_due(const envelope& env, std::int64_t now) const;
+  // A domain as flush_domain() compares it: lower case, no trailing dot, U-labels.
+  static std::string match_key(std::string_view domain);
+  // match_key() of the domains of env's remote recipients still pending or deferred.
+  static std::vector<std::string> waiting_remote_domains(const envelope& env);
 
   spool& spool_;
   // Swapped whole by set_config(); each use loads it once.

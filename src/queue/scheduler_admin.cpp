@@ -10,9 +10,88 @@
 
 #include <algorithm>
 
+#include "mail/address.hpp"
 #include "queue/scheduler.hpp"
 
 namespace posthorn::queue {
+
+namespace {
+
+// `name` is `parent` or below it (both match_key()s).
+bool at_or_below(std::string_view name, std::string_view parent) {
+  if (name.size() == parent.size()) {
+    return name == parent;
+  }
+  return name.size() > parent.size() && name.ends_with(parent) &&
+         name[name.size() - parent.size() - 1] == '.';
+}
+
+}  // namespace
+
+std::string scheduler::match_key(std::string_view domain) {
+  // Plain ASCII names (nearly all) need no IDNA conversion: lower case is enough.
+  if (mail::is_ascii(domain)) {
+    std::string k = mail::ascii_lower(domain);
+    if (k.find("xn--") == std::string::npos) {
+      if (!k.empty() && k.back() == '.') {
+        k.pop_back();
+      }
+      return k;
+    }
+  }
+  return mail::normalize_domain(domain);
+}
+
+std::vector<std::string> scheduler::waiting_remote_domains(const envelope& env) {
+  std::vector<std::string> out;
+  for (const recipient& r : env.recipients) {
+    if (r.local || (r.status != rcpt_status::Pending && r.status != rcpt_status::Deferred)) {
+      continue;
+    }
+    std::string k = match_key(r.address.domain);
+    if (std::find(out.begin(), out.end(), k) == out.end()) {
+      out.push_back(std::move(k));
+    }
+  }
+  return out;
+}
+
+std::size_t scheduler::flush_domain(std::string_view domain, bool subdomains) {
+  const std::string want = match_key(domain);
+  auto wanted = [&](std::string_view d) { return subdomains ? at_or_below(d, want) : d == want; };
+  std::size_t n = 0;
+  {
+    std::lock_guard lock(mu_);
+    const std::int64_t now = now_();
+    for (auto& [id, s] : messages_) {
+      if (!s.env) {
+        // Out for delivery (or being changed): tried again when it comes back.
+        if (std::any_of(s.out_domains.begin(), s.out_domains.end(), wanted)) {
+          s.flush = true;
+          ++n;
+        }
+        continue;
+      }
+      if (s.env->held) {
+        continue;
+      }
+      const bool match =
+          std::any_of(s.env->recipients.begin(), s.env->recipients.end(), [&](const recipient& r) {
+            return !r.local &&
+                   (r.status == rcpt_status::Pending || r.status == rcpt_status::Deferred) &&
+                   wanted(match_key(r.address.domain));
+          });
+      if (match) {
+        make_due_locked(s, now);
+        ++n;
+      }
+    }
+  }
+  if (n > 0) {
+    cv_.notify_all();
+  }
+  return n;
+}
 
 scheduler::queue_counts scheduler::counts() const {
   queue_counts c{0, 0, 0};

@@ -158,6 +158,7 @@ class Server:
     aliases: str = DEFAULT_ALIASES
     relocated: str | None = None
     local_domains: tuple = (DOMAIN,)
+    relay_domains: tuple = ()  # [domains] relay: we are their backup MX (DESIGN.md §4.6)
     # Remote delivery (peers.py): None keeps outbound mail on a dead loopback port.
     smarthost: str | None = None
     outbound_port: int | None = None
@@ -221,6 +222,10 @@ class Server:
         lines += [
             "[domains]",
             f"local = {toml_value(list(self.local_domains))}",
+        ]
+        if self.relay_domains:
+            lines.append(f"relay = {toml_value(list(self.relay_domains))}")
+        lines += [
             "",
             "[accounts]",
             f"users_file = {toml_str(self.users_file)}",

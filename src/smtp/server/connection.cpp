@@ -527,6 +527,20 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
       a = feed_pending();
       continue;
     }
+    if (a == action::Etrn) {
+      // RFC 1985: the scheduler looks through its whole queue under its lock, so off the
+      // event loop. While shutting down no new delivery starts: 458.
+      const etrn_request& req = s.etrn_wanted();
+      std::optional<std::size_t> started;
+      if (!ctx.stopping) {
+        started = co_await run_blocking(ctx.blocking, [&ctx, &req] {
+          return ctx.scheduler.flush_domain(req.domain, req.subdomains);
+        });
+      }
+      s.etrn_done(started);
+      a = feed_pending();
+      continue;
+    }
     if (a == action::StartTls) {
       if (!co_await write_out()) {
         break;

@@ -248,6 +248,9 @@ action session::feed(std::string_view& in) {
     if (xclient_pending_) {
       return action::NewClient;
     }
+    if (etrn_pending_) {
+      return action::Etrn;
+    }
     if (out_.size() >= 16 * 1024) {
       return action::Flush;
     }
@@ -308,7 +311,7 @@ action session::feed_command(std::string_view& in) {
   if (xclient_pending_) {
     return action::NewClient;
   }
-  return action::Read;
+  return etrn_pending_ ? action::Etrn : action::Read;
 }
 
 void session::dispatch(const command& c) {
@@ -367,6 +370,7 @@ void session::on_ehlo(const command& c) {
   r.lines.push_back("ENHANCEDSTATUSCODES");
   r.lines.push_back("DSN");
   r.lines.push_back("CHUNKING");  // RFC 3030 §2
+  r.lines.push_back("ETRN");  // RFC 1985 §3
   // RFC 4954 §4: no AUTH over plain text unless the listener allows it.
   if (!auth_user_ && (tls_active_ || settings_.allow_plaintext_auth)) {
     r.lines.push_back("AUTH " + std::string(auth::advertised_mechanisms()));

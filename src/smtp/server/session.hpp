@@ -84,11 +84,19 @@ enum class action {
   StartTls,  // write pending output, drop all unread input, handshake, then tls_started()
   AuthVerify,  // check auth_credentials() off the loop, then auth_done()
   NewClient,  // XCLIENT accepted: judge pending_client() (trust, limits), then client_done()
+  Etrn,    // start delivery of the queued mail etrn_wanted() names, then etrn_done()
   Close,   // write pending output, then close the connection
 };
 
 // Data and Bdat read message content (the driver applies [limits] data_timeout).
 enum class input_mode { Command, Data, Bdat, Sasl, Closed };
+
+// What an ETRN (RFC 1985) asks for: the queued mail of one domain, or of a domain and
+// every name below it ("ETRN @domain").
+struct etrn_request {
+  std::string domain;  // as the client wrote it, without "@" and a trailing dot
+  bool subdomains = false;
+};
 
 // The coarse SMTP state for sequencing (RFC 5321 §4.1.4).
 enum class phase { Connected, Greeted, Mail, Rcpt };
@@ -124,6 +132,11 @@ class session {
   // Close). Admitted, the session starts over as if that client had connected: 220.
   void client_done(bool trusted, bool admitted);
   const peer_info& peer() const { return peer_; }
+  // Valid while an Etrn action is pending.
+  const etrn_request& etrn_wanted() const { return etrn_; }
+  // The driver's answer to Etrn: how many queued messages were started (0: none was
+  // waiting), or nullopt when the queue cannot take the request now (458).
+  void etrn_done(std::optional<std::size_t> started);
   // Too many AUTH failures from this client: 421 4.7.0 and Close.
   void auth_blocked();
   const std::optional<mail::address>& authenticated() const { return auth_user_; }
@@ -243,6 +256,7 @@ class session {
   void on_auth(const command& c);
   void on_xclient(const command& c);
   std::optional<mail::address> xclient_login(std::string_view name) const;
+  void on_etrn(const command& c);
   void step_sasl();
   action feed_sasl(std::string_view& in);
   void add_missing_headers(const content_scanner& content);
@@ -293,6 +307,8 @@ class session {
   std::optional<auth::sasl_exchange> sasl_;
   auth::sasl_verify verify_;
   bool verify_pending_ = false;
+  etrn_request etrn_;
+  bool etrn_pending_ = false;
   bool headers_checked_ = false;     // missing Date/Message-ID considered for this message
   std::uint64_t received_size_ = 0;  // octets of our Received: at the message's start
   bool spill_failed_ = false;

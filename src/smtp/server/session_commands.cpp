@@ -31,7 +31,7 @@ constexpr param_support k_supported{.size = true,
 
 }  // namespace
 
-// Every verb has its entry; ETRN is not offered yet.
+// Every verb has its entry; ETRN is in session_etrn.cpp.
 const session::handler_entry* session::find_entry(verb v) {
   static const handler_entry k_table[] = {
       {verb::Helo, "HELO <hostname>: identify yourself (SMTP)", &session::on_helo},
@@ -54,7 +54,8 @@ const session::handler_entry* session::find_entry(verb v) {
        &session::on_xclient},
       {verb::Bdat, "BDAT <size> [LAST]: send <size> octets of the message (RFC 3030)",
        &session::on_bdat},
-      {verb::Etrn, "", &session::on_not_offered},
+      {verb::Etrn, "ETRN [@]<domain>: start delivery of mail queued for that domain (RFC 1985)",
+       &session::on_etrn},
       {verb::Send, "", &session::on_obsolete},
       {verb::Soml, "", &session::on_obsolete},
       {verb::Saml, "", &session::on_obsolete},
@@ -227,6 +228,11 @@ void session::on_rcpt(const command& c) {
       }
       local = false;
       break;
+    case policy::recipient_kind::Relay:
+      // We are a backup MX for this domain ([domains] relay): from anyone, like a
+      // local recipient, and relayed to the domain's MX hosts.
+      local = false;
+      break;
   }
   std::string key = mail::address_key(addr);
   bool duplicate = std::any_of(txn_.rcpts.begin(), txn_.rcpts.end(),
@@ -393,7 +399,8 @@ void session::on_help(const command& c) {
     reply r{214, "2.0.0", {"posthorn commands:"}};
     std::string verbs;
     for (verb v : {verb::Helo, verb::Ehlo, verb::Mail, verb::Rcpt, verb::Data, verb::Bdat,
-                   verb::Rset, verb::Noop, verb::Quit, verb::Help, verb::Vrfy, verb::Expn}) {
+                   verb::Rset, verb::Noop, verb::Quit, verb::Help, verb::Vrfy, verb::Expn,
+                   verb::Etrn}) {
       verbs += (verbs.empty() ? "  " : " ") + std::string(verb_name(v));
     }
     r.lines.push_back(verbs);
@@ -537,6 +544,7 @@ void session::on_vrfy(const command& c) {
       error_reply(550, "5.1.1", bracketed(*a) + ": User unknown");
       return;
     case policy::recipient_kind::Remote:
+    case policy::recipient_kind::Relay:
       reply_with(252, "2.1.5", "Cannot VRFY remote user, but will attempt delivery");
       return;
   }
@@ -574,6 +582,7 @@ void session::on_expn(const command& c) {
       return;
     case policy::recipient_kind::Unknown:
     case policy::recipient_kind::Remote:
+    case policy::recipient_kind::Relay:
       error_reply(550, "5.1.1", bracketed(*a) + ": no such user or mailing list here");
       return;
   }

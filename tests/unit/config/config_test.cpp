@@ -418,5 +418,32 @@ TEST(ConfigErrors, BadDomainsAndOthers) {
   expect_at(load_bad("[tls]\nkey = \"\"\n"), 2, "tls.key");
 }
 
+// DESIGN.md §4.6: [domains] relay, the domains we are a backup MX for.
+TEST(ConfigDomains, RelayDomainsAreLowerCasedAndMayNameSubdomains) {
+  auto cfg = load_string(
+      "[domains]\nlocal = [\"example.test\"]\nrelay = [\"Relay.TEST.\", \".backup.test\", "
+      "\"relay.test\"]\n",
+      "/etc/posthorn/posthorn.toml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().str();
+  EXPECT_EQ(cfg->domains.relay, (std::vector<std::string>{"relay.test", ".backup.test"}));
+  auto defaults = load_string("", "/etc/posthorn/posthorn.toml");
+  ASSERT_TRUE(defaults.has_value());
+  EXPECT_TRUE(defaults->domains.relay.empty());
+}
+
+TEST(ConfigErrors, BadRelayDomains) {
+  expect_at(load_bad("[domains]\nrelay = [\"a b.test\"]\n"), 2, "domains.relay[0]");
+  expect_at(load_bad("[domains]\nrelay = [\".\"]\n"), 2, "domains.relay[0]");
+  expect_at(load_bad("[domains]\nrelay = [\"..x.test\"]\n"), 2, "domains.relay[0]");
+  // A domain is delivered here or relayed, never both.
+  auto e = load_bad("[domains]\nlocal = [\"example.test\"]\nrelay = [\"EXAMPLE.test\"]\n");
+  expect_at(e, 3, "domains.relay[0]");
+  EXPECT_NE(e.message.find("both"), std::string::npos) << e.message;
+  // (toml++ hands the keys over sorted: the relay entry is the one named.)
+  expect_at(load_bad("[domains]\nrelay = [\"example.test\"]\nlocal = [\"example.test\"]\n"), 2,
+            "domains.relay[0]");
+  expect_at(load_bad("[domains]\nlocal = [\".example.test\"]\n"), 2, "domains.local[0]");
+}
+
 }  // namespace
 }  // namespace posthorn::config

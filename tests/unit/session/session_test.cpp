@@ -115,7 +115,7 @@ TEST_F(SessionTest, EhloAdvertisesExtensions) {
   EXPECT_EQ(run("EHLO client.test\r\n"),
             "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 35000000\r\n250-8BITMIME\r\n"
             "250-BINARYMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n"
-            "250-CHUNKING\r\n250 HELP\r\n");
+            "250-CHUNKING\r\n250-ETRN\r\n250 HELP\r\n");
 }
 
 TEST_F(SessionTest, VerbsAreCaseInsensitive) {
@@ -174,7 +174,7 @@ TEST_F(SessionTest, DeliversMessageWithReceivedHeader) {
       "DATA\r\n");
   EXPECT_EQ(r, std::string("250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 35000000\r\n") +
                    "250-8BITMIME\r\n250-BINARYMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n" +
-                   "250-DSN\r\n250-CHUNKING\r\n250 HELP\r\n" +
+                   "250-DSN\r\n250-CHUNKING\r\n250-ETRN\r\n250 HELP\r\n" +
                    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
   r = run("Subject: hi\r\n\r\n..dot\r\nbody\r\n.\r\n");
   ASSERT_EQ(committed_.size(), 1u);
