@@ -33,8 +33,7 @@ constexpr std::string_view k_unavailable_text = "Mechanism not available here";
 std::string_view scram_error_text(std::string_view e) {
   static constexpr std::string_view k_texts[][2] = {
       {"invalid-encoding", "Malformed SCRAM message (e=invalid-encoding)"},
-      {"invalid-username-encoding",
-       "Malformed SCRAM user name (e=invalid-username-encoding)"},
+      {"invalid-username-encoding", "Malformed SCRAM user name (e=invalid-username-encoding)"},
       {"extensions-not-supported", "SCRAM extensions not supported (e=extensions-not-supported)"},
       {"channel-bindings-dont-match",
        "Channel binding does not match (e=channel-bindings-dont-match)"},

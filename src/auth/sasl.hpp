@@ -58,8 +58,8 @@ struct sasl_challenge {
 // The client has given its credentials: check them, answer 235 2.7.0 or 535 5.7.8.
 // The views point into the exchange and live as long as it does.
 struct sasl_verify {
-  std::string_view authzid;  // "" or equal to authcid (ASCII case aside): no proxy login
-  std::string_view authcid;  // the login name
+  std::string_view authzid;   // "" or equal to authcid (ASCII case aside): no proxy login
+  std::string_view authcid;   // the login name
   std::string_view password;  // "" for SCRAM
   // Set by SCRAM, which checks the proof itself: whether it matched. The caller then only
   // maps authcid to the account (and applies its failure limits); password is empty.

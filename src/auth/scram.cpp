@@ -114,8 +114,8 @@ bool mapped_to_nothing(char32_t cp) {
 
 // RFC 3454 C.1.2, non-ASCII space characters.
 bool non_ascii_space(char32_t cp) {
-  return cp == 0x00a0 || cp == 0x1680 || in(cp, 0x2000, 0x200b) || cp == 0x202f ||
-         cp == 0x205f || cp == 0x3000;
+  return cp == 0x00a0 || cp == 0x1680 || in(cp, 0x2000, 0x200b) || cp == 0x202f || cp == 0x205f ||
+         cp == 0x3000;
 }
 
 // RFC 4013 §2.3: RFC 3454 C.2.1 to C.9 (C.1.2 was mapped away before).
@@ -124,8 +124,8 @@ bool prohibited(char32_t cp) {
     return true;
   }
   if (cp == 0x06dd || cp == 0x070f || cp == 0x180e || in(cp, 0x200c, 0x200f) ||
-      in(cp, 0x2028, 0x202e) || in(cp, 0x2060, 0x2063) || in(cp, 0x206a, 0x206f) ||
-      cp == 0xfeff || in(cp, 0xfff9, 0xfffd) || in(cp, 0x1d173, 0x1d17a)) {  // C.2.2, C.6, C.8
+      in(cp, 0x2028, 0x202e) || in(cp, 0x2060, 0x2063) || in(cp, 0x206a, 0x206f) || cp == 0xfeff ||
+      in(cp, 0xfff9, 0xfffd) || in(cp, 0x1d173, 0x1d17a)) {  // C.2.2, C.6, C.8
     return true;
   }
   if (in(cp, 0xe000, 0xf8ff) || in(cp, 0xf0000, 0xffffd) || in(cp, 0x100000, 0x10fffd)) {
@@ -239,8 +239,7 @@ bool valid_extension(std::string_view a) {
 
 std::string random_text(std::size_t octets) {
   std::string raw(octets, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(raw.size())) !=
-      1) {
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(raw.size())) != 1) {
     return {};
   }
   return raw;
@@ -306,14 +305,15 @@ result<scram_secrets> scram_derive(std::string_view password, std::string_view s
   }
   const auto prepared = saslprep(password);
   if (!prepared) {
-    return fail(error::perm("", "the password is not valid for SCRAM (RFC 4013 SASLprep: "
-                                "invalid UTF-8 or a prohibited character)"));
+    return fail(error::perm("",
+                            "the password is not valid for SCRAM (RFC 4013 SASLprep: "
+                            "invalid UTF-8 or a prohibited character)"));
   }
   scram_key salted{};
   if (PKCS5_PBKDF2_HMAC(prepared->view().data(), static_cast<int>(prepared->size()),
                         reinterpret_cast<const unsigned char*>(salt.data()),
-                        static_cast<int>(salt.size()), static_cast<int>(iterations),
-                        EVP_sha256(), static_cast<int>(salted.size()), salted.data()) != 1) {
+                        static_cast<int>(salt.size()), static_cast<int>(iterations), EVP_sha256(),
+                        static_cast<int>(salted.size()), salted.data()) != 1) {
     return fail(error::temp("", "PBKDF2 failed"));
   }
   scram_secrets out;

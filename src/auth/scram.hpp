@@ -135,10 +135,10 @@ class scram_server {
   status fail(std::string_view error, bool malformed);
 
   scram_options opts_;
-  std::string gs2_header_;     // "n,," / "y,," / "p=tls-exporter,a=...,"
-  std::string cb_name_;        // "" unless p=
+  std::string gs2_header_;  // "n,," / "y,," / "p=tls-exporter,a=...,"
+  std::string cb_name_;     // "" unless p=
   std::string client_first_bare_;
-  std::string nonce_;          // client nonce + server nonce
+  std::string nonce_;  // client nonce + server nonce
   std::string server_first_;
   std::string server_final_;
   std::string authcid_, authzid_;

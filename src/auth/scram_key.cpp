@@ -41,8 +41,8 @@ result<void> load_scram_fake_salt_key(const std::filesystem::path& file) {
     }
     ::close(fd);
     if (got != key.size()) {
-      return fail(error::temp("", file.string() + ": expected " + std::to_string(k_key_size) +
-                                      " octets"));
+      return fail(
+          error::temp("", file.string() + ": expected " + std::to_string(k_key_size) + " octets"));
     }
   } else if (errno == ENOENT) {
     if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
@@ -52,8 +52,8 @@ result<void> load_scram_fake_salt_key(const std::filesystem::path& file) {
     if (fd < 0) {
       return fail(io_error("cannot create", file, errno));
     }
-    const bool ok = ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) &&
-                    ::fsync(fd) == 0;
+    const bool ok =
+        ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(fd) == 0;
     const int err = errno;
     ::close(fd);
     if (!ok) {

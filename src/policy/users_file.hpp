@@ -1,10 +1,10 @@
 #pragma once
 // Editing the users file ([accounts] users_file): lines "alice@example.test:<crypt hash>"
 // or "alice@example.test:<crypt hash>:scram-sha-256=<iter>,<salt>,<StoredKey>,<ServerKey>"
-// (any further ':' fields are kept), comments and blank lines kept as they are. Every change rewrites the file atomically
-// (temp file in the same folder, fsync, rename, fsync the folder) with mode 0640, so the
-// server never reads half a file; concurrent editors are serialized by a lock on the folder.
-// Blocking file I/O: for the command line, not for an event-loop thread.
+// (any further ':' fields are kept), comments and blank lines kept as they are. Every change
+// rewrites the file atomically (temp file in the same folder, fsync, rename, fsync the folder) with
+// mode 0640, so the server never reads half a file; concurrent editors are serialized by a lock on
+// the folder. Blocking file I/O: for the command line, not for an event-loop thread.
 
 #include <cstddef>
 #include <filesystem>
@@ -35,8 +35,8 @@ result<std::vector<entry>> list(const std::filesystem::path& path);
 // Appends a user, with a "scram-sha-256=" field when `scram` (auth::scram_format) is not
 // empty; fails when the address (compared case-insensitively) is already there.
 // Creates the file when it is missing.
-result<void> add(const std::filesystem::path& path, std::string_view address,
-                 std::string_view hash, std::string_view scram = {});
+result<void> add(const std::filesystem::path& path, std::string_view address, std::string_view hash,
+                 std::string_view scram = {});
 
 // Replaces the hash and the SCRAM secrets of every line for `address`, keeping its other
 // fields: the scram-sha-256= field is rewritten where it is, or added right after the

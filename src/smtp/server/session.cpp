@@ -472,7 +472,8 @@ std::optional<auth::scram_options> session::scram_options_for(auth::mechanism m)
   auth::scram_options o;
   o.plus_offered = scram_plus_offered();
   o.bindings = bindings_;
-  o.lookup = [accounts = accounts_](std::string_view authcid) -> std::optional<auth::scram_secrets> {
+  std::shared_ptr<const policy::accounts> accounts = accounts_;
+  o.lookup = [accounts](std::string_view authcid) -> std::optional<auth::scram_secrets> {
     const policy::user* u = accounts ? policy::find_login(*accounts, authcid) : nullptr;
     // A locked account ("*", "!...") cannot log in with any mechanism.
     if (u == nullptr || u->hash.empty() || u->hash.front() == '*' || u->hash.front() == '!') {

@@ -185,9 +185,9 @@ constexpr std::string_view k_rfc_scram =
 
 TEST(UsersScram, FieldIsParsedWhereverItIsAndOldEntriesHaveNone) {
   const std::string users = "alice@example.test:$y$x:scram-sha-256=" + std::string(k_rfc_scram) +
-                            "\n" + "bob@example.test:$y$y:1000:SCRAM-SHA-256=" +
-                            std::string(k_rfc_scram) + ":/home/bob\n" +
-                            "carol@example.test:$y$z\n";
+                            "\n" +
+                            "bob@example.test:$y$y:1000:SCRAM-SHA-256=" + std::string(k_rfc_scram) +
+                            ":/home/bob\n" + "carol@example.test:$y$z\n";
   auto a = accounts::from_text({"example.test"}, users, "", "");
   ASSERT_TRUE(a.has_value()) << a.error().message;
   const user* alice = find_login(**a, "alice@example.test");
@@ -207,8 +207,8 @@ TEST(UsersScram, FieldIsParsedWhereverItIsAndOldEntriesHaveNone) {
 TEST(UsersScram, BadFieldIsAnErrorNamingTheLine) {
   for (const std::string bad : {"scram-sha-256=", "scram-sha-256=1000,AAAA,AAAA,AAAA",
                                 "scram-sha-256=4096,W22ZaJ0SNY7soEsUEjb6gQ==,AAAA,AAAA"}) {
-    auto a = accounts::from_text({"example.test"}, "# c\nalice@example.test:$y$x:" + bad + "\n",
-                                 "", "");
+    auto a =
+        accounts::from_text({"example.test"}, "# c\nalice@example.test:$y$x:" + bad + "\n", "", "");
     ASSERT_FALSE(a.has_value()) << bad;
     EXPECT_EQ(a.error().line, 2u);
     EXPECT_NE(a.error().message.find("scram-sha-256"), std::string::npos);

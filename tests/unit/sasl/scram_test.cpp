@@ -100,8 +100,7 @@ TEST(Scram, MechanismNames) {
   EXPECT_EQ(parse_mechanism("SCRAM-SHA-256-PLUS"), mechanism::ScramSha256Plus);
   EXPECT_EQ(parse_mechanism("SCRAM-SHA-1"), std::nullopt);
   EXPECT_EQ(mechanism_name(mechanism::ScramSha256Plus), "SCRAM-SHA-256-PLUS");
-  EXPECT_EQ(advertised_mechanisms_with_scram(true),
-            "SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN");
+  EXPECT_EQ(advertised_mechanisms_with_scram(true), "SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN");
   EXPECT_EQ(advertised_mechanisms_with_scram(false), "SCRAM-SHA-256 PLAIN LOGIN");
 }
 
@@ -130,8 +129,9 @@ TEST(Scram, BadStoredFieldsAreRefused) {
   EXPECT_FALSE(scram_parse("x4096," + keys));
   EXPECT_FALSE(scram_parse("4096," + keys + ",extra"));
   EXPECT_FALSE(scram_parse("4096,W22ZaJ0SNY7soEsUEjb6gQ==,AAAA,AAAA"));  // short keys
-  EXPECT_FALSE(scram_parse("4096,,WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=,"
-                           "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="));
+  EXPECT_FALSE(
+      scram_parse("4096,,WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=,"
+                  "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="));
   EXPECT_FALSE(scram_parse(""));
   EXPECT_TRUE(scram_parse("4096," + keys));
 }
@@ -148,16 +148,22 @@ TEST(Scram, MadeSecretsUseARandomSaltAndTheDefaultCount) {
 
 TEST(Scram, Saslprep) {
   EXPECT_EQ(saslprep("pencil")->view(), "pencil");
-  EXPECT_EQ(saslprep("I\xc2\xad" "X")->view(), "IX");              // RFC 4013 §3: SOFT HYPHEN
-  EXPECT_EQ(saslprep("a\xc2\xa0" "b")->view(), "a b");              // NO-BREAK SPACE
+  EXPECT_EQ(saslprep("I\xc2\xad"
+                     "X")
+                ->view(),
+            "IX");  // RFC 4013 §3: SOFT HYPHEN
+  EXPECT_EQ(saslprep("a\xc2\xa0"
+                     "b")
+                ->view(),
+            "a b");                                                       // NO-BREAK SPACE
   EXPECT_EQ(saslprep("\xc3\xa9t\xc3\xa9")->view(), "\xc3\xa9t\xc3\xa9");  // été, NFC already
-  EXPECT_FALSE(saslprep("\x07"));                                     // RFC 4013 §3: BEL
+  EXPECT_FALSE(saslprep("\x07"));                                         // RFC 4013 §3: BEL
   EXPECT_FALSE(saslprep("a\x7f"));
-  EXPECT_FALSE(saslprep("\xff"));              // not UTF-8
-  EXPECT_FALSE(saslprep("\xed\xa0\x80"));      // a surrogate
-  EXPECT_FALSE(saslprep("\xc0\xaf"));          // overlong
-  EXPECT_FALSE(saslprep("\xee\x80\x80"));      // private use
-  EXPECT_FALSE(saslprep("\xc2\xad"));          // nothing left
+  EXPECT_FALSE(saslprep("\xff"));          // not UTF-8
+  EXPECT_FALSE(saslprep("\xed\xa0\x80"));  // a surrogate
+  EXPECT_FALSE(saslprep("\xc0\xaf"));      // overlong
+  EXPECT_FALSE(saslprep("\xee\x80\x80"));  // private use
+  EXPECT_FALSE(saslprep("\xc2\xad"));      // nothing left
   EXPECT_FALSE(saslprep(""));
 }
 
@@ -250,22 +256,21 @@ std::string client_final_for(const scram_server& server, std::string_view client
   const auto salt = base64_decode(salt_b64);
   const auto keys = scram_derive(password, salt->view(), iterations);
   const std::string without_proof = "c=" + b64(c_data) + ",r=" + nonce;
-  const std::string auth_message =
-      std::string(client_first_bare) + "," + sf + "," + without_proof;
+  const std::string auth_message = std::string(client_first_bare) + "," + sf + "," + without_proof;
   // ClientKey is needed: recompute it from SaltedPassword the long way.
   unsigned char salted[32];
   PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
                     reinterpret_cast<const unsigned char*>(salt->view().data()),
-                    static_cast<int>(salt->size()), static_cast<int>(iterations), EVP_sha256(),
-                    32, salted);
+                    static_cast<int>(salt->size()), static_cast<int>(iterations), EVP_sha256(), 32,
+                    salted);
   unsigned char client_key[32];
   unsigned int len = 0;
   HMAC(EVP_sha256(), salted, 32, reinterpret_cast<const unsigned char*>("Client Key"), 10,
        client_key, &len);
   unsigned char signature[32];
   HMAC(EVP_sha256(), keys->stored_key.data(), 32,
-       reinterpret_cast<const unsigned char*>(auth_message.data()), auth_message.size(),
-       signature, &len);
+       reinterpret_cast<const unsigned char*>(auth_message.data()), auth_message.size(), signature,
+       &len);
   std::string proof(32, '\0');
   for (int i = 0; i < 32; ++i) {
     proof[i] = static_cast<char>(client_key[i] ^ signature[i]);
@@ -286,9 +291,8 @@ scram_options plus_options() {
 TEST(ScramPlus, TlsExporterBindingSucceeds) {
   scram_server server(plus_options());
   ASSERT_EQ(server.client_first("p=tls-exporter,,n=user,r=abc"), scram_server::status::Continue);
-  const std::string final_msg = client_final_for(server, "n=user,r=abc",
-                                                 "p=tls-exporter,," + std::string(32, 'E'),
-                                                 "pencil");
+  const std::string final_msg =
+      client_final_for(server, "n=user,r=abc", "p=tls-exporter,," + std::string(32, 'E'), "pencil");
   ASSERT_EQ(server.client_final(final_msg), scram_server::status::Verdict);
   EXPECT_TRUE(server.proof_ok());
 }
@@ -296,9 +300,8 @@ TEST(ScramPlus, TlsExporterBindingSucceeds) {
 TEST(ScramPlus, TlsUniqueBindingSucceeds) {
   scram_server server(plus_options());
   ASSERT_EQ(server.client_first("p=tls-unique,,n=user,r=abc"), scram_server::status::Continue);
-  const std::string final_msg = client_final_for(server, "n=user,r=abc",
-                                                 "p=tls-unique,," + std::string(12, 'U'),
-                                                 "pencil");
+  const std::string final_msg =
+      client_final_for(server, "n=user,r=abc", "p=tls-unique,," + std::string(12, 'U'), "pencil");
   ASSERT_EQ(server.client_final(final_msg), scram_server::status::Verdict);
   EXPECT_TRUE(server.proof_ok());
 }
@@ -306,9 +309,8 @@ TEST(ScramPlus, TlsUniqueBindingSucceeds) {
 TEST(ScramPlus, WrongBindingDataIsRefused) {
   scram_server server(plus_options());
   ASSERT_EQ(server.client_first("p=tls-exporter,,n=user,r=abc"), scram_server::status::Continue);
-  const std::string final_msg = client_final_for(server, "n=user,r=abc",
-                                                 "p=tls-exporter,," + std::string(32, 'X'),
-                                                 "pencil");
+  const std::string final_msg =
+      client_final_for(server, "n=user,r=abc", "p=tls-exporter,," + std::string(32, 'X'), "pencil");
   EXPECT_EQ(server.client_final(final_msg), scram_server::status::Failed);
   EXPECT_EQ(server.error(), "channel-bindings-dont-match");
   EXPECT_FALSE(server.proof_ok());
@@ -404,10 +406,23 @@ TEST(ScramMalformed, EveryTruncationThroughTheExchange) {
 
 TEST(ScramMalformed, OddMessages) {
   const std::string_view firsts[] = {
-      "",          "n",          "n,",         "x,,n=user,r=abc", "p=,,n=user,r=abc",
-      "p=tls exporter,,n=user,r=abc", "n,a=,n=user,r=abc", "n,a=user",  "n,,n=,r=abc",
-      "n,,r=abc,n=user", "n,,n=user", "n,,n=user,r=", "n,,n=user,r=a\x01", "n,,n=us\x01r,r=a",
-      "n,,n=user,r=abc,1=x", "n,,n=\xff,r=abc", std::string_view("n,,n=u\0,r=abc", 13),
+      "",
+      "n",
+      "n,",
+      "x,,n=user,r=abc",
+      "p=,,n=user,r=abc",
+      "p=tls exporter,,n=user,r=abc",
+      "n,a=,n=user,r=abc",
+      "n,a=user",
+      "n,,n=,r=abc",
+      "n,,r=abc,n=user",
+      "n,,n=user",
+      "n,,n=user,r=",
+      "n,,n=user,r=a\x01",
+      "n,,n=us\x01r,r=a",
+      "n,,n=user,r=abc,1=x",
+      "n,,n=\xff,r=abc",
+      std::string_view("n,,n=u\0,r=abc", 13),
   };
   for (const auto f : firsts) {
     scram_server server(rfc_options());

@@ -113,9 +113,9 @@ class SessionScram : public testing::Test {
         EXPECT_TRUE(c.verified.has_value());
         EXPECT_EQ(c.password, "");
         ++verdicts_;
-        session_->auth_done(c.verified.value_or(false)
-                                ? std::optional<mail::address>(mail::address{"alice", "example.test"})
-                                : std::nullopt);
+        session_->auth_done(c.verified.value_or(false) ? std::optional<mail::address>(
+                                                             mail::address{"alice", "example.test"})
+                                                       : std::nullopt);
         continue;
       }
       if (a == action::StartTls || a == action::Close || pending.empty()) {
@@ -151,13 +151,13 @@ TEST_F(SessionScram, FullExchangeEndsWithTheServerSignatureAnd235) {
   EXPECT_NE(run("EHLO c\r\n").find("250-AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN\r\n"),
             std::string::npos);
   const std::string bare = "n=alice@example.test,r=clientnonce";
-  const std::string sf = unb64(challenge(run("AUTH SCRAM-SHA-256-PLUS " +
-                                             b64("p=tls-exporter,," + bare) + "\r\n")));
+  const std::string sf =
+      unb64(challenge(run("AUTH SCRAM-SHA-256-PLUS " + b64("p=tls-exporter,," + bare) + "\r\n")));
   ASSERT_TRUE(sf.starts_with("r=clientnonce")) << sf;
   EXPECT_NE(sf.find(",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"), std::string::npos) << sf;
   std::string signature;
-  const std::string cf = client_final(bare, sf, "p=tls-exporter,," + std::string(32, 'E'),
-                                      "pencil", &signature);
+  const std::string cf =
+      client_final(bare, sf, "p=tls-exporter,," + std::string(32, 'E'), "pencil", &signature);
   EXPECT_EQ(unb64(challenge(run(b64(cf) + "\r\n"))), "v=" + b64(signature));
   EXPECT_EQ(verdicts_, 1);
   EXPECT_FALSE(session_->authenticated());  // not before the client's empty answer
@@ -192,8 +192,8 @@ TEST_F(SessionScram, CancelAfterTheServerSignatureDoesNotLogIn) {
   start_tls({});
   run("EHLO c\r\n");
   const std::string bare = "n=alice,r=abc";
-  const std::string sf = unb64(challenge(run("AUTH SCRAM-SHA-256\r\n" + b64("n,," + bare) +
-                                             "\r\n").substr(6)));
+  const std::string sf =
+      unb64(challenge(run("AUTH SCRAM-SHA-256\r\n" + b64("n,," + bare) + "\r\n").substr(6)));
   const std::string cf = client_final(bare, sf, "n,,", "pencil", nullptr);
   EXPECT_TRUE(run(b64(cf) + "\r\n").starts_with("334 "));
   EXPECT_EQ(run("*\r\n"), "501 5.7.0 Error: authentication cancelled\r\n");

@@ -138,9 +138,10 @@ TEST_F(UsersFile, AddWritesTheScramFieldThirdAndListReadsIt) {
 }
 
 TEST_F(UsersFile, SetPasswordReplacesTheScramFieldInPlaceAndKeepsOthers) {
-  write("alice@example.test:$y$old:1000:SCRAM-SHA-256=4096,old:/home/alice\n"
-        "bob@example.test:$y$bob:1001:1001\n"
-        "carol@example.test:$y$carol\n");
+  write(
+      "alice@example.test:$y$old:1000:SCRAM-SHA-256=4096,old:/home/alice\n"
+      "bob@example.test:$y$bob:1001:1001\n"
+      "carol@example.test:$y$carol\n");
   ASSERT_TRUE(set_password(path_, "alice@example.test", "$y$new", "4096,new"));
   ASSERT_TRUE(set_password(path_, "bob@example.test", "$y$bob2", "4096,bob"));
   ASSERT_TRUE(set_password(path_, "carol@example.test", "$y$carol2", "4096,carol"));
