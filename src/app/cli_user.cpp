@@ -12,6 +12,7 @@
 
 #include "app/cli_commands.hpp"
 #include "auth/password.hpp"
+#include "auth/scram.hpp"
 #include "policy/users_file.hpp"
 
 namespace posthorn::app {
@@ -190,11 +191,23 @@ int user_command(user_action action, const std::filesystem::path& config_file,
       std::cerr << "posthorn: " << hash.error().message << '\n';
       return k_exit_failure;
     }
+    // SCRAM-SHA-256 secrets beside the crypt hash (RFC 7677): PBKDF2 with a fresh salt.
+    // A password SASLprep refuses (RFC 4013 §2.3) still works with PLAIN and LOGIN.
+    std::string scram;
+    if (auto secrets = auth::scram_make(password.text); secrets) {
+      scram = auth::scram_format(*secrets);
+    } else if (secrets.error().permanent()) {
+      std::cerr << "posthorn: warning: " << secrets.error().message
+                << "; no SCRAM-SHA-256 secrets stored, PLAIN and LOGIN still work\n";
+    } else {
+      std::cerr << "posthorn: " << secrets.error().message << '\n';
+      return k_exit_failure;
+    }
     if (action == user_action::Add) {
-      done = policy::users_file::add(file, *normalized, *hash);
+      done = policy::users_file::add(file, *normalized, *hash, scram);
       what = "added";
     } else {
-      done = policy::users_file::set_password(file, *normalized, *hash);
+      done = policy::users_file::set_password(file, *normalized, *hash, scram);
       what = "password changed";
     }
   }

@@ -36,6 +36,7 @@
 #include "queue/spool.hpp"
 #include "smtp/server/listener.hpp"
 #include "auth/limiter.hpp"
+#include "auth/scram.hpp"
 #include "tls/context.hpp"
 
 namespace posthorn::app {
@@ -209,6 +210,11 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
     spdlog::warn("event=config state_dir={} reason=\"mode {:o}: local users cannot reach "
                  "submit.sock (sendmail); chmod o+x to let them\"",
                  cfg->state_dir.string(), st.st_mode & 07777);
+  }
+  // SCRAM's made-up salts for unknown users stay the same across restarts.
+  if (auto k = auth::load_scram_fake_salt_key(cfg->state_dir / "scram-salt.key"); !k) {
+    spdlog::warn("event=config reason=\"{}; SCRAM salts of unknown users change at restart\"",
+                 k.error().message);
   }
   auto spool = queue::spool::open(cfg->spool_dir());
   if (!spool) {

@@ -25,6 +25,32 @@ constexpr std::string_view k_too_long_status = "5.5.6";
 constexpr std::string_view k_too_long_text = "Authentication exchange line is too long";
 constexpr std::string_view k_invalid_status = "5.7.8";
 constexpr std::string_view k_invalid_text = "Authentication credentials invalid";
+constexpr std::string_view k_unavailable_status = "5.5.4";
+constexpr std::string_view k_unavailable_text = "Mechanism not available here";
+
+// RFC 5802 §7 server-error values as reply texts (static: sasl_failed holds views). They
+// name what went wrong with the exchange, never whether the account exists.
+std::string_view scram_error_text(std::string_view e) {
+  static constexpr std::string_view k_texts[][2] = {
+      {"invalid-encoding", "Malformed SCRAM message (e=invalid-encoding)"},
+      {"invalid-username-encoding", "Malformed SCRAM user name (e=invalid-username-encoding)"},
+      {"extensions-not-supported", "SCRAM extensions not supported (e=extensions-not-supported)"},
+      {"channel-bindings-dont-match",
+       "Channel binding does not match (e=channel-bindings-dont-match)"},
+      {"server-does-support-channel-binding",
+       "Channel binding is offered: use SCRAM-SHA-256-PLUS "
+       "(e=server-does-support-channel-binding)"},
+      {"unsupported-channel-binding-type",
+       "Unsupported channel binding type (e=unsupported-channel-binding-type)"},
+      {"no-resources", "Temporary failure (e=no-resources)"},
+  };
+  for (const auto& t : k_texts) {
+    if (t[0] == e) {
+      return t[1];
+    }
+  }
+  return "Authentication failed (e=other-error)";
+}
 
 // draft-murchison-sasl-login-00 §2: the prompts are "Username:" and "Password:",
 // which clients do not interpret but some expect verbatim.
@@ -95,6 +121,12 @@ std::optional<mechanism> parse_mechanism(std::string_view name) {
   if (iequals(name, "LOGIN")) {
     return mechanism::Login;
   }
+  if (iequals(name, "SCRAM-SHA-256")) {
+    return mechanism::ScramSha256;
+  }
+  if (iequals(name, "SCRAM-SHA-256-PLUS")) {
+    return mechanism::ScramSha256Plus;
+  }
   return std::nullopt;
 }
 
@@ -104,11 +136,19 @@ std::string_view mechanism_name(mechanism m) {
       return "PLAIN";
     case mechanism::Login:
       return "LOGIN";
+    case mechanism::ScramSha256:
+      return "SCRAM-SHA-256";
+    case mechanism::ScramSha256Plus:
+      return "SCRAM-SHA-256-PLUS";
   }
   return "PLAIN";
 }
 
 std::string_view advertised_mechanisms() { return "PLAIN LOGIN"; }
+
+std::string_view advertised_mechanisms_with_scram(bool plus) {
+  return plus ? "SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN" : "SCRAM-SHA-256 PLAIN LOGIN";
+}
 
 std::string base64_encode(std::string_view data) {
   if (data.empty()) {
@@ -162,12 +202,22 @@ std::optional<secret> base64_decode(std::string_view text) {
   return out;
 }
 
-sasl_exchange sasl_exchange::start(mechanism m, std::optional<std::string_view> initial_response) {
+sasl_exchange sasl_exchange::start(mechanism m, std::optional<std::string_view> initial_response,
+                                   std::optional<scram_options> scram) {
   sasl_exchange ex(m);
+  const bool is_scram = m == mechanism::ScramSha256 || m == mechanism::ScramSha256Plus;
+  if (is_scram) {
+    if (!scram) {
+      ex.fail(504, k_unavailable_status, k_unavailable_text);
+      return ex;
+    }
+    scram->plus = m == mechanism::ScramSha256Plus;
+    ex.scram_ = std::make_unique<scram_server>(std::move(*scram));
+  }
   if (initial_response) {
     ex.take(*initial_response, true);
-  } else if (m == mechanism::Plain) {
-    // RFC 4616 §2 has no server challenge: an empty "334 " asks for the message.
+  } else if (m != mechanism::Login) {
+    // RFC 4616 §2 and RFC 5802 §5: the client speaks first; an empty "334 " asks for it.
     ex.challenge_.clear();
   } else {
     ex.challenge_ = std::string(k_login_user_prompt);
@@ -180,6 +230,9 @@ sasl_step sasl_exchange::current() const {
     case state::Challenge:
       return sasl_challenge{challenge_};
     case state::Verify: {
+      if (scram_) {
+        return sasl_verify{scram_->authzid(), scram_->authcid(), {}, scram_->proof_ok()};
+      }
       const std::string_view all = creds_.view();
       return sasl_verify{all.substr(0, authzid_len_), all.substr(authzid_len_, authcid_len_),
                          all.substr(authzid_len_ + authcid_len_)};
@@ -213,11 +266,39 @@ void sasl_exchange::take(std::string_view line, bool initial) {
     fail(k_code_syntax, k_bad_base64_status, k_bad_base64_text);
     return;
   }
-  if (mech_ == mechanism::Plain) {
+  if (scram_) {
+    take_scram(decoded->view());
+  } else if (mech_ == mechanism::Plain) {
     take_plain(decoded->view());
   } else {
     take_login(decoded->view());
   }
+}
+
+std::string sasl_exchange::success_data() const {
+  if (state_ != state::Verify || !scram_ || !scram_->proof_ok()) {
+    return {};
+  }
+  return base64_encode(scram_->server_final());
+}
+
+// RFC 5802 §5: client-first, server-first, client-final, then the verdict.
+void sasl_exchange::take_scram(std::string_view message) {
+  const bool first = scram_->server_first().empty();
+  const auto st = first ? scram_->client_first(message) : scram_->client_final(message);
+  if (st == scram_server::status::Failed) {
+    const std::string_view e = scram_->error();
+    fail(e == "no-resources" ? 454 : (scram_->malformed() ? k_code_syntax : k_code_invalid),
+         e == "no-resources" ? "4.7.0" : (scram_->malformed() ? "5.5.2" : k_invalid_status),
+         scram_error_text(e));
+    return;
+  }
+  if (st == scram_server::status::Continue) {
+    challenge_ = base64_encode(scram_->server_first());
+    return;
+  }
+  state_ = state::Verify;
+  challenge_.clear();
 }
 
 // RFC 4616 §2: message = [authzid] UTF8NUL authcid UTF8NUL passwd.

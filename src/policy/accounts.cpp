@@ -260,14 +260,36 @@ std::optional<config::config_error> accounts::parse_users(std::string_view text,
       return false;
     }
     std::string_view rest = t.substr(colon + 1);
-    const std::string_view hash = trim(rest.substr(0, rest.find(':')));
+    const std::size_t hash_end = rest.find(':');
+    const std::string_view hash = trim(rest.substr(0, hash_end));
+    // Fields after the hash: "scram-sha-256=..." is ours; others (Dovecot's uid, gid,
+    // ...) are left alone.
+    std::optional<auth::scram_secrets> scram;
+    rest = hash_end == std::string_view::npos ? std::string_view() : rest.substr(hash_end);
+    while (!rest.empty()) {
+      rest.remove_prefix(1);
+      const std::size_t end = rest.find(':');
+      const std::string_view field = trim(rest.substr(0, end));
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+      const std::size_t name_len = auth::k_scram_field.size();
+      if (field.size() > name_len && field[name_len] == '=' &&
+          mail::ascii_lower(field.substr(0, name_len)) == auth::k_scram_field) {
+        scram = auth::scram_parse(field.substr(name_len + 1));
+        if (!scram) {
+          err = error_at(file, n,
+                         "bad scram-sha-256 field (want <iterations of at least 4096>,<salt>,"
+                         "<StoredKey>,<ServerKey> in base64)");
+          return false;
+        }
+      }
+    }
     const std::string key = mail::address_key(*addr);
     if (user_index_.contains(key)) {
       err = error_at(file, n, "duplicate user " + addr->str());
       return false;
     }
     user_index_.emplace(key, users_.size());
-    users_.push_back(user{*addr, std::string(hash)});
+    users_.push_back(user{*addr, std::string(hash), std::move(scram)});
     return true;
   });
   return err;

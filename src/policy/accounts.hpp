@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/scram.hpp"
 #include "common/error.hpp"
 #include "config/config.hpp"
 #include "mail/address.hpp"
@@ -20,6 +21,9 @@ namespace posthorn::policy {
 struct user {
   mail::address address;  // as written in the users file (its spelling names the Maildir)
   std::string hash;       // crypt(3) hash; "" for an account that cannot log in
+  // SCRAM-SHA-256 secrets from a "scram-sha-256=" field after the hash; without them the
+  // account logs in with PLAIN and LOGIN only.
+  std::optional<auth::scram_secrets> scram;
 };
 
 // What an address given in RCPT TO / VRFY is, before expansion.

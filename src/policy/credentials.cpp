@@ -43,7 +43,11 @@ credential_checker::credential_checker(std::shared_ptr<const accounts> accounts)
 }
 
 const user* credential_checker::find_login(std::string_view authcid) const {
-  if (!accounts_ || authcid.empty()) {
+  return accounts_ ? policy::find_login(*accounts_, authcid) : nullptr;
+}
+
+const user* find_login(const accounts& accounts, std::string_view authcid) {
+  if (authcid.empty()) {
     return nullptr;
   }
   if (authcid.find('@') != std::string_view::npos) {
@@ -51,7 +55,7 @@ const user* credential_checker::find_login(std::string_view authcid) const {
     if (!a || a->local.empty() || a->domain.empty()) {
       return nullptr;
     }
-    return accounts_->find_user(*a);
+    return accounts.find_user(*a);
   }
   // A bare local part: the one user of a local domain with it, or nobody.
   const auto local = mail::parse_local_part(authcid);
@@ -60,9 +64,9 @@ const user* credential_checker::find_login(std::string_view authcid) const {
   }
   const std::string wanted = mail::ascii_lower(*local);
   const user* found = nullptr;
-  for (const user& u : accounts_->users()) {
+  for (const user& u : accounts.users()) {
     if (mail::ascii_lower(u.address.local) != wanted ||
-        !accounts_->is_local_domain(u.address.domain)) {
+        !accounts.is_local_domain(u.address.domain)) {
       continue;
     }
     if (found != nullptr) {

@@ -15,6 +15,11 @@
 
 namespace posthorn::policy {
 
+// The user a login name refers to (an address compared as the users file is, or a bare
+// local part naming the one user of a local domain with it); nullptr when none or
+// ambiguous. Cheap: SCRAM looks its secrets up with it on the event loop.
+const user* find_login(const accounts& accounts, std::string_view authcid);
+
 // Checks login names and passwords against the users of one accounts snapshot.
 // Immutable and shareable between threads; build a new one when the accounts reload.
 class credential_checker {

@@ -54,6 +54,60 @@ struct parsed_line {
   std::string after_hash;     // ":uid:gid:..." when the line has Dovecot-style extra fields
 };
 
+constexpr std::string_view k_scram_prefix = "scram-sha-256=";
+
+bool is_scram_field(std::string_view field) {
+  return field.size() >= k_scram_prefix.size() &&
+         lower(field.substr(0, k_scram_prefix.size())) == k_scram_prefix;
+}
+
+// The value of the first scram-sha-256= field in ":f1:f2..." ("" when none).
+std::string scram_of(std::string_view after_hash) {
+  while (!after_hash.empty()) {
+    after_hash.remove_prefix(1);  // the ':'
+    const auto end = after_hash.find(':');
+    const std::string_view field = after_hash.substr(0, end);
+    if (is_scram_field(field)) {
+      return std::string(field.substr(k_scram_prefix.size()));
+    }
+    after_hash = end == std::string_view::npos ? std::string_view() : after_hash.substr(end);
+  }
+  return {};
+}
+
+// ":f1:f2..." with its scram-sha-256= field set to `scram` (in place, else first), or
+// removed when `scram` is empty.
+std::string with_scram(std::string_view after_hash, std::string_view scram) {
+  std::string out;
+  bool placed = false;
+  while (!after_hash.empty()) {
+    after_hash.remove_prefix(1);
+    const auto end = after_hash.find(':');
+    const std::string_view field = after_hash.substr(0, end);
+    if (is_scram_field(field)) {
+      if (!placed && !scram.empty()) {
+        out += ":" + std::string(k_scram_prefix) + std::string(scram);
+      }
+      placed = true;
+    } else {
+      out += ":" + std::string(field);
+    }
+    after_hash = end == std::string_view::npos ? std::string_view() : after_hash.substr(end);
+  }
+  if (!placed && !scram.empty()) {
+    out.insert(0, ":" + std::string(k_scram_prefix) + std::string(scram));
+  }
+  return out;
+}
+
+result<void> check_fields(std::string_view hash, std::string_view scram) {
+  if (hash.find_first_of(":\n\r") != std::string_view::npos ||
+      scram.find_first_of(":\n\r") != std::string_view::npos) {
+    return fail(error::perm("", "a hash cannot hold ':' or a line break"));
+  }
+  return {};
+}
+
 parsed_line parse_line(std::string text, std::size_t number) {
   parsed_line out;
   std::string_view view(text);
@@ -84,6 +138,7 @@ parsed_line parse_line(std::string text, std::size_t number) {
     e.hash = std::string(rest.substr(0, end));
     if (end != std::string_view::npos) {
       out.after_hash = std::string(rest.substr(end));
+      e.scram = scram_of(out.after_hash);
     }
     out.user = std::move(e);
   }
@@ -288,13 +343,14 @@ result<std::vector<entry>> list(const fs::path& path) {
   return out;
 }
 
-result<void> add(const fs::path& path, std::string_view address, std::string_view hash) {
+result<void> add(const fs::path& path, std::string_view address, std::string_view hash,
+                 std::string_view scram) {
   const auto normalized = normalize_address(address);
   if (!normalized) {
     return fail(error::perm("", "\"" + std::string(address) + "\" is not an address"));
   }
-  if (hash.find_first_of(":\n\r") != std::string_view::npos) {
-    return fail(error::perm("", "a hash cannot hold ':' or a line break"));
+  if (auto ok = check_fields(hash, scram); !ok) {
+    return ok;
   }
   return edit_file(path, [&](file_contents& c, std::vector<std::string>& lines) -> result<void> {
     for (auto& l : c.lines) {
@@ -304,21 +360,23 @@ result<void> add(const fs::path& path, std::string_view address, std::string_vie
       }
       lines.push_back(std::move(l.text));
     }
-    lines.push_back(*normalized + ":" + std::string(hash));
+    lines.push_back(*normalized + ":" + std::string(hash) + with_scram({}, scram));
     return {};
   });
 }
 
-result<void> set_password(const fs::path& path, std::string_view address, std::string_view hash) {
-  if (hash.find_first_of(":\n\r") != std::string_view::npos) {
-    return fail(error::perm("", "a hash cannot hold ':' or a line break"));
+result<void> set_password(const fs::path& path, std::string_view address, std::string_view hash,
+                          std::string_view scram) {
+  if (auto ok = check_fields(hash, scram); !ok) {
+    return ok;
   }
   return edit_file(path, [&](file_contents& c, std::vector<std::string>& lines) -> result<void> {
     bool found = false;
     for (auto& l : c.lines) {
       if (l.user && same_address(l.user->address, address)) {
         found = true;
-        lines.push_back(l.user->address + ":" + std::string(hash) + l.after_hash);
+        lines.push_back(l.user->address + ":" + std::string(hash) +
+                        with_scram(l.after_hash, scram));
       } else {
         lines.push_back(std::move(l.text));
       }

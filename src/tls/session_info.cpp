@@ -2,6 +2,8 @@
 
 #include "tls/session_info.hpp"
 
+#include <openssl/evp.h>
+
 #include "tls/openssl_util.hpp"
 
 namespace posthorn::tls {
@@ -26,6 +28,33 @@ std::string received_comment(const SSL* ssl) {
     return {};
   }
   return "(using " + info.protocol + " with cipher " + info.cipher + ")";
+}
+
+channel_binding_data channel_bindings(SSL* ssl, bool server) {
+  channel_binding_data out;
+  if (ssl == nullptr || SSL_is_init_finished(ssl) != 1) {
+    return out;
+  }
+  const int version = SSL_version(ssl);
+  if (version >= TLS1_3_VERSION || SSL_get_extms_support(ssl) == 1) {
+    static constexpr char k_label[] = "EXPORTER-Channel-Binding";
+    unsigned char key[32];
+    if (SSL_export_keying_material(ssl, key, sizeof key, k_label, sizeof k_label - 1, nullptr, 0,
+                                   1) == 1) {
+      out.exporter.assign(reinterpret_cast<const char*>(key), sizeof key);
+    }
+  }
+  if (version < TLS1_3_VERSION) {
+    // The client sends its Finished first on a full handshake, the server on a resumption.
+    const bool ours = (SSL_session_reused(ssl) == 1) == server;
+    unsigned char finished[EVP_MAX_MD_SIZE];
+    const std::size_t n = ours ? SSL_get_finished(ssl, finished, sizeof finished)
+                               : SSL_get_peer_finished(ssl, finished, sizeof finished);
+    if (n > 0 && n <= sizeof finished) {
+      out.unique.assign(reinterpret_cast<const char*>(finished), n);
+    }
+  }
+  return out;
 }
 
 result<void> set_peer_name(SSL* ssl, const std::string& host, bool verify_name) {

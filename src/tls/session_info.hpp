@@ -24,6 +24,19 @@ session_info describe(const SSL* ssl);
 // mail::received_info::tls_info carries; "" before a handshake.
 std::string received_comment(const SSL* ssl);
 
+// Channel binding data of a connection whose handshake is complete (RFC 5056), for
+// SCRAM-SHA-256-PLUS. Each is empty where the binding type is not defined or not secure.
+struct channel_binding_data {
+  // RFC 9266: 32 octets exported with the label "EXPORTER-Channel-Binding" and an empty
+  // context; TLS 1.3, or TLS 1.2 with the extended master secret (RFC 7627), since
+  // without it the exporter is not unique to the connection (RFC 9266 §3).
+  std::string exporter;
+  // RFC 5929 §3.1: the first Finished message of the latest handshake (the client's on a
+  // full handshake, ours on a resumption); TLS 1.2 and older only (RFC 9266 §1).
+  std::string unique;
+};
+channel_binding_data channel_bindings(SSL* ssl, bool server);
+
 // Outbound connections: sends `host` as SNI (RFC 6066 §3) and, when `verify_name`, makes
 // the certificate check also match `host` (RFC 6125). Call before the handshake.
 result<void> set_peer_name(SSL* ssl, const std::string& host, bool verify_name);

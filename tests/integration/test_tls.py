@@ -145,7 +145,7 @@ def test_openssl_s_client_starttls_on_submission_negotiates_tls13(tls_server):
     assert handshake_summary(r) is not None, r.stdout + r.stderr
     assert re.search(r"^\s*Protocol\s*: TLSv1\.3$", r.stdout, re.M), r.stdout
     # Inside TLS the submission listener offers AUTH and no more STARTTLS.
-    assert "250-AUTH PLAIN LOGIN" in r.stdout, r.stdout
+    assert "250-AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN" in r.stdout, r.stdout
     after_handshake = r.stdout.split("Verify return code", 1)[-1]
     assert "STARTTLS" not in after_handshake, r.stdout
     assert f"221 {HOSTNAME}" in r.stdout, r.stdout

@@ -9,6 +9,7 @@
 
 #include "common/metrics.hpp"
 #include "mail/received.hpp"
+#include "policy/credentials.hpp"
 #include "smtp/proto/xclient.hpp"
 #include "smtp/server/session_util.hpp"
 
@@ -373,7 +374,8 @@ void session::on_ehlo(const command& c) {
   r.lines.push_back("ETRN");  // RFC 1985 §3
   // RFC 4954 §4: no AUTH over plain text unless the listener allows it.
   if (!auth_user_ && (tls_active_ || settings_.allow_plaintext_auth)) {
-    r.lines.push_back("AUTH " + std::string(auth::advertised_mechanisms()));
+    r.lines.push_back("AUTH " +
+                      std::string(auth::advertised_mechanisms_with_scram(scram_plus_offered())));
   }
   if (settings_.tls_available && !tls_active_) {
     r.lines.push_back("STARTTLS");  // RFC 3207 §4.2: not after TLS is up
@@ -429,7 +431,7 @@ void session::on_starttls(const command& c) {
   starttls_pending_ = true;
 }
 
-void session::tls_started(std::string info) {
+void session::tls_started(std::string info, auth::channel_bindings bindings) {
   // RFC 3207 §4.2: discard all knowledge from before TLS; the client must EHLO again.
   // Unread input was discarded by the driver (CVE-2011-0411).
   lines_.reset();
@@ -441,8 +443,10 @@ void session::tls_started(std::string info) {
   enter_phase(phase::Connected);
   tls_active_ = true;
   tls_info_ = std::move(info);
+  bindings_ = std::move(bindings);
   auth_user_.reset();
   sasl_.reset();
+  scram_login_.reset();
 }
 
 bool session::submission() const {
@@ -475,12 +479,34 @@ void session::on_auth(const command& c) {
     initial = trim(arg.substr(name.size()));
   }
   auto mech = auth::parse_mechanism(name);
-  if (!mech) {
+  // -PLUS is offered only where there is channel binding data (TLS).
+  if (!mech || (*mech == auth::mechanism::ScramSha256Plus && !scram_plus_offered())) {
     error_reply(504, "5.5.4", "Error: unrecognized authentication type");
     return;
   }
-  sasl_.emplace(auth::sasl_exchange::start(*mech, initial));
+  sasl_.emplace(auth::sasl_exchange::start(*mech, initial, scram_options_for(*mech)));
   step_sasl();
+}
+
+// SCRAM (RFC 7677) checks the proof inside the exchange, against the secrets the users
+// file holds; the lookup is an in-memory one, so it runs here.
+std::optional<auth::scram_options> session::scram_options_for(auth::mechanism m) const {
+  if (m != auth::mechanism::ScramSha256 && m != auth::mechanism::ScramSha256Plus) {
+    return std::nullopt;
+  }
+  auth::scram_options o;
+  o.plus_offered = scram_plus_offered();
+  o.bindings = bindings_;
+  std::shared_ptr<const policy::accounts> accounts = accounts_;
+  o.lookup = [accounts](std::string_view authcid) -> std::optional<auth::scram_secrets> {
+    const policy::user* u = accounts ? policy::find_login(*accounts, authcid) : nullptr;
+    // A locked account ("*", "!...") cannot log in with any mechanism.
+    if (u == nullptr || u->hash.empty() || u->hash.front() == '*' || u->hash.front() == '!') {
+      return std::nullopt;
+    }
+    return u->scram;
+  };
+  return o;
 }
 
 void session::step_sasl() {
@@ -518,7 +544,12 @@ action session::feed_sasl(std::string_view& in) {
     mode_ = input_mode::Command;
     lines_.set_limit(512);
     sasl_.reset();
+    scram_login_.reset();
     error_reply(500, "5.5.6", "Error: authentication exchange line is too long");
+    return mode_ == input_mode::Closed ? action::Close : action::Read;
+  }
+  if (scram_login_) {
+    finish_scram(l->text);
     return mode_ == input_mode::Closed ? action::Close : action::Read;
   }
   sasl_->respond(l->text);
@@ -532,7 +563,17 @@ action session::feed_sasl(std::string_view& in) {
 void session::auth_done(std::optional<mail::address> login) {
   verify_pending_ = false;
   verify_ = {};
+  // RFC 4954 §4: SCRAM's server-final message is additional data with success, sent as
+  // a 334 challenge; the client checks it and answers with an empty line.
+  const std::string final_data = login && sasl_ ? sasl_->success_data() : std::string();
   sasl_.reset();
+  if (login && !final_data.empty()) {
+    scram_login_ = std::move(login);
+    out_ += "334 " + final_data + "\r\n";
+    mode_ = input_mode::Sasl;
+    lines_.set_limit(auth::k_max_response_line);
+    return;
+  }
   if (login) {
     m_auth_success.inc();
     auth_user_ = std::move(login);
@@ -544,11 +585,33 @@ void session::auth_done(std::optional<mail::address> login) {
   error_reply(535, "5.7.8", "Error: authentication credentials invalid");
 }
 
+void session::finish_scram(std::string_view line) {
+  mode_ = input_mode::Command;
+  lines_.set_limit(512);
+  std::optional<mail::address> login = std::move(scram_login_);
+  scram_login_.reset();
+  if (line.empty()) {
+    m_auth_success.inc();
+    auth_user_ = std::move(login);
+    reply_with(235, "2.7.0", "Authentication successful");
+    return;
+  }
+  // "*": the client did not accept our signature (RFC 4954 §4); anything else is not
+  // the empty response the exchange ends with.
+  m_auth_failure.inc();
+  if (line == "*") {
+    error_reply(501, "5.7.0", "Error: authentication cancelled");
+  } else {
+    error_reply(501, "5.5.2", "Error: expected an empty response");
+  }
+}
+
 void session::auth_blocked() {
   m_auth_blocked.inc();
   verify_pending_ = false;
   verify_ = {};
   sasl_.reset();
+  scram_login_.reset();
   reply_with(421, "4.7.0", settings_.hostname + " Error: too many failed authentications");
   mode_ = input_mode::Closed;
 }

@@ -118,8 +118,9 @@ class session {
   void spill_done(result<void> r);
   void commit_done(result<void> r);
   // TLS is up (after STARTTLS, or at once on an implicit-TLS listener): everything
-  // learned before is forgotten (RFC 3207 §4.2). `info` names protocol and cipher.
-  void tls_started(std::string info);
+  // learned before is forgotten (RFC 3207 §4.2). `info` names protocol and cipher;
+  // `bindings` is the connection's channel binding data for SCRAM-SHA-256-PLUS.
+  void tls_started(std::string info, auth::channel_bindings bindings = {});
   bool tls_active() const { return tls_active_; }
   // Valid while an AuthVerify action is pending.
   const auth::sasl_verify& auth_credentials() const { return verify_; }
@@ -259,6 +260,9 @@ class session {
   void on_etrn(const command& c);
   void step_sasl();
   action feed_sasl(std::string_view& in);
+  bool scram_plus_offered() const { return tls_active_ && bindings_.any(); }
+  std::optional<auth::scram_options> scram_options_for(auth::mechanism m) const;
+  void finish_scram(std::string_view line);
   void add_missing_headers(const content_scanner& content);
   bool submission() const;
 
@@ -306,6 +310,9 @@ class session {
   std::optional<mail::address> auth_user_;
   std::optional<auth::sasl_exchange> sasl_;
   auth::sasl_verify verify_;
+  auth::channel_bindings bindings_;  // of the TLS connection, for SCRAM-SHA-256-PLUS
+  // SCRAM's proof matched: the login, once the client answers the server-final 334.
+  std::optional<mail::address> scram_login_;
   bool verify_pending_ = false;
   etrn_request etrn_;
   bool etrn_pending_ = false;

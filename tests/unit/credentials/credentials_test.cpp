@@ -174,3 +174,46 @@ TEST_F(Credentials, AnySenderRule) {
 
 }  // namespace
 }  // namespace posthorn::policy
+
+// The users file's scram-sha-256= field (RFC 7677 secrets beside the crypt hash).
+namespace posthorn::policy {
+namespace {
+
+constexpr std::string_view k_rfc_scram =
+    "4096,W22ZaJ0SNY7soEsUEjb6gQ==,WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=,"
+    "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+
+TEST(UsersScram, FieldIsParsedWhereverItIsAndOldEntriesHaveNone) {
+  const std::string users = "alice@example.test:$y$x:scram-sha-256=" + std::string(k_rfc_scram) +
+                            "\n" +
+                            "bob@example.test:$y$y:1000:SCRAM-SHA-256=" + std::string(k_rfc_scram) +
+                            ":/home/bob\n" + "carol@example.test:$y$z\n";
+  auto a = accounts::from_text({"example.test"}, users, "", "");
+  ASSERT_TRUE(a.has_value()) << a.error().message;
+  const user* alice = find_login(**a, "alice@example.test");
+  ASSERT_NE(alice, nullptr);
+  EXPECT_EQ(alice->hash, "$y$x");
+  ASSERT_TRUE(alice->scram.has_value());
+  EXPECT_EQ(auth::scram_format(*alice->scram), k_rfc_scram);
+  const user* bob = find_login(**a, "bob");
+  ASSERT_NE(bob, nullptr);
+  EXPECT_EQ(bob->hash, "$y$y");
+  EXPECT_TRUE(bob->scram.has_value());
+  const user* carol = find_login(**a, "carol@example.test");
+  ASSERT_NE(carol, nullptr);
+  EXPECT_FALSE(carol->scram.has_value());
+}
+
+TEST(UsersScram, BadFieldIsAnErrorNamingTheLine) {
+  for (const std::string bad : {"scram-sha-256=", "scram-sha-256=1000,AAAA,AAAA,AAAA",
+                                "scram-sha-256=4096,W22ZaJ0SNY7soEsUEjb6gQ==,AAAA,AAAA"}) {
+    auto a =
+        accounts::from_text({"example.test"}, "# c\nalice@example.test:$y$x:" + bad + "\n", "", "");
+    ASSERT_FALSE(a.has_value()) << bad;
+    EXPECT_EQ(a.error().line, 2u);
+    EXPECT_NE(a.error().message.find("scram-sha-256"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace posthorn::policy

@@ -126,6 +126,37 @@ TEST_F(UsersFile, SetPasswordReplacesOnlyTheHash) {
             "# c\nalice@example.test:$y$new2\nbob@example.test:$y$new:1000:1000::/home/bob\n");
 }
 
+TEST_F(UsersFile, AddWritesTheScramFieldThirdAndListReadsIt) {
+  ASSERT_TRUE(add(path_, "alice@example.test", "$y$h", "4096,c2FsdA==,a2V5,a2V5"));
+  EXPECT_EQ(read(), "alice@example.test:$y$h:scram-sha-256=4096,c2FsdA==,a2V5,a2V5\n");
+  const auto users = list(path_);
+  ASSERT_TRUE(users);
+  ASSERT_EQ(users->size(), 1u);
+  EXPECT_EQ((*users)[0].hash, "$y$h");
+  EXPECT_EQ((*users)[0].scram, "4096,c2FsdA==,a2V5,a2V5");
+  EXPECT_FALSE(add(path_, "bob@example.test", "$y$h", "a:b"));
+}
+
+TEST_F(UsersFile, SetPasswordReplacesTheScramFieldInPlaceAndKeepsOthers) {
+  write(
+      "alice@example.test:$y$old:1000:SCRAM-SHA-256=4096,old:/home/alice\n"
+      "bob@example.test:$y$bob:1001:1001\n"
+      "carol@example.test:$y$carol\n");
+  ASSERT_TRUE(set_password(path_, "alice@example.test", "$y$new", "4096,new"));
+  ASSERT_TRUE(set_password(path_, "bob@example.test", "$y$bob2", "4096,bob"));
+  ASSERT_TRUE(set_password(path_, "carol@example.test", "$y$carol2", "4096,carol"));
+  EXPECT_EQ(read(),
+            "alice@example.test:$y$new:1000:scram-sha-256=4096,new:/home/alice\n"
+            "bob@example.test:$y$bob2:scram-sha-256=4096,bob:1001:1001\n"
+            "carol@example.test:$y$carol2:scram-sha-256=4096,carol\n");
+}
+
+TEST_F(UsersFile, SetPasswordWithoutScramRemovesStaleSecrets) {
+  write("alice@example.test:$y$old:scram-sha-256=4096,old:1000\n");
+  ASSERT_TRUE(set_password(path_, "alice@example.test", "$y$new"));
+  EXPECT_EQ(read(), "alice@example.test:$y$new:1000\n");
+}
+
 TEST_F(UsersFile, SetPasswordOfUnknownUserFails) {
   write("alice@example.test:$y$a\n");
   const auto r = set_password(path_, "bob@example.test", "$y$b");
