@@ -136,3 +136,41 @@ def test_utf8_envelope_recipient_still_bounces_5_6_7_without_smtputf8(remote):
     r = rep.recipient(rcpt)
     assert r["action"].lower() == "failed" and r["status"] == "5.6.7", r
     assert not mx1.messages, remote.describe()
+
+
+BINARY_MESSAGE = (b"From: <alice@example.test>\r\nTo: <bob@remote.test>\r\nSubject: binary\r\n"
+                  b"MIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+                  b"Content-Transfer-Encoding: binary\r\n\r\n"
+                  + bytes(range(256)) + b"\rlone CR\nlone LF\r\n")
+
+
+def submit_binarymime(srv, sender: str, rcpt: str, message: bytes) -> None:
+    """One BODY=BINARYMIME transaction sent with BDAT through the raw client (smtplib
+    has no BDAT); the message must be queued."""
+    with srv.session() as c:
+        assert c.cmd(f"MAIL FROM:<{sender}> BODY=BINARYMIME").code == 250
+        assert c.cmd(f"RCPT TO:<{rcpt}>").code == 250
+        c.send(f"BDAT {len(message)} LAST\r\n".encode() + message)
+        (r,) = c.read_replies(1)
+        assert r.code == 250 and "queued as" in r.line(), r
+        c.quit()
+
+
+def test_binarymime_message_goes_verbatim_to_a_peer_offering_it(remote):
+    mx1 = remote.peer(MX1, chunking=True, binarymime=True)
+    srv = remote.make_server(retry=["1h"])
+    submit_binarymime(srv, ALICE, "bob@remote.test", BINARY_MESSAGE)
+    (tx,) = mx1.wait_for_messages(1, detail=remote.describe)
+    assert tx.chunks, "BINARYMIME goes by BDAT"
+    assert tx.mail_params.get("BODY") == "BINARYMIME", tx.mail_params
+    assert without_our_received(tx.data)[1] == BINARY_MESSAGE, "every octet as received"
+
+
+def test_binarymime_message_to_a_peer_without_it_bounces_5_6_3(remote):
+    mx1 = remote.peer(MX1, chunking=True)  # CHUNKING, but no BINARYMIME
+    srv = remote.make_server(retry=["1h"])
+    submit_binarymime(srv, ALICE, "bob@remote.test", BINARY_MESSAGE)
+    (rep,) = settled_reports(srv, remote, ALICE, 1)
+    r = rep.recipient("bob@remote.test")
+    assert r["action"].lower() == "failed" and r["status"] == "5.6.3", r
+    assert not mx1.messages, remote.describe()
