@@ -17,6 +17,8 @@
 #include <sstream>
 #include <utility>
 
+#include "common/domain_name.hpp"
+
 namespace posthorn::config {
 
 namespace {
@@ -35,31 +37,6 @@ std::string lower(std::string_view s) {
     c = ascii_lower(c);
   }
   return out;
-}
-
-// Host and domain names: dot-separated labels of letters, digits, '-' and '_'; octets
-// above 127 are let through for U-labels (RFC 6531 domains in domains.local).
-bool valid_domain_name(std::string_view name) {
-  if (name.empty() || name.size() > 253) {
-    return false;
-  }
-  std::size_t label = 0;
-  for (const char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '.') {
-      if (label == 0) {
-        return false;
-      }
-      label = 0;
-      continue;
-    }
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || u >= 0x80;
-    if (!ok || ++label > 63) {
-      return false;
-    }
-  }
-  return label != 0;
 }
 
 // Reads one parsed TOML document into a config. Holds what every error needs:
@@ -353,32 +330,31 @@ status loader::read_domains(const toml::node& v, config& cfg) const {
         auto& list = relay ? cfg.domains.relay : cfg.domains.local;
         auto& other = relay ? cfg.domains.local : cfg.domains.relay;
         list.clear();
-        return read_strings(value, key,
-                            [&](const toml::node& item, const std::string& item_key,
-                                std::string_view text) -> status {
-                              std::string domain = lower(text);
-                              if (!domain.empty() && domain.back() == '.') {
-                                domain.pop_back();  // an absolute name is the same domain
-                              }
-                              // domains.relay: ".example.test" names every subdomain
-                              // (Postfix's relay_domains with a leading dot).
-                              const bool subdomains =
-                                  relay && domain.size() > 1 && domain.front() == '.';
-                              if (!valid_domain_name(subdomains ? std::string_view(domain).substr(1)
-                                                                : std::string_view(domain))) {
-                                return fail(item.source(), item_key,
-                                            "\"" + std::string(text) + "\" is not a domain name");
-                              }
-                              if (std::find(other.begin(), other.end(), domain) != other.end()) {
-                                return fail(item.source(), item_key,
-                                            "\"" + domain +
-                                                "\" is in both domains.local and domains.relay");
-                              }
-                              if (std::find(list.begin(), list.end(), domain) == list.end()) {
-                                list.push_back(std::move(domain));
-                              }
-                              return {};
-                            });
+        return read_strings(
+            value, key,
+            [&](const toml::node& item, const std::string& item_key,
+                std::string_view text) -> status {
+              std::string domain = lower(text);
+              if (!domain.empty() && domain.back() == '.') {
+                domain.pop_back();  // an absolute name is the same domain
+              }
+              // domains.relay: ".example.test" names every subdomain
+              // (Postfix's relay_domains with a leading dot).
+              const bool subdomains = relay && domain.size() > 1 && domain.front() == '.';
+              if (!plausible_domain_name(subdomains ? std::string_view(domain).substr(1)
+                                                    : std::string_view(domain))) {
+                return fail(item.source(), item_key,
+                            "\"" + std::string(text) + "\" is not a domain name");
+              }
+              if (std::find(other.begin(), other.end(), domain) != other.end()) {
+                return fail(item.source(), item_key,
+                            "\"" + domain + "\" is in both domains.local and domains.relay");
+              }
+              if (std::find(list.begin(), list.end(), domain) == list.end()) {
+                list.push_back(std::move(domain));
+              }
+              return {};
+            });
       });
 }
 
@@ -463,7 +439,7 @@ status loader::read_relay(const toml::node& v, config& cfg) {
             return {};
           }
           // A bare host name means port 25, as Postfix's relayhost does.
-          if (host.find(':') == std::string::npos && valid_domain_name(host)) {
+          if (host.find(':') == std::string::npos && plausible_domain_name(host)) {
             host += ":25";
           }
           const auto hp = host_port::parse(host);
@@ -699,7 +675,7 @@ std::expected<config, config_error> loader::run(const toml::table& root, const f
     status st;
     if (k == "hostname") {
       st = read_string(value, key, cfg.hostname);
-      if (st && !valid_domain_name(cfg.hostname)) {
+      if (st && !plausible_domain_name(cfg.hostname)) {
         st = fail(value.source(), key,
                   cfg.hostname.empty() ? "must not be empty"
                                        : "\"" + cfg.hostname + "\" is not a host name");
@@ -798,8 +774,7 @@ status loader::check_smarthost_auth(config& cfg) const {
     }
     if (line.empty() || line.find('\0') != std::string::npos) {
       return fail(at(smarthost_password_file_at_), "relay.smarthost_password_file",
-                  r.smarthost_password_file.string() +
-                      " must hold the password on its first line");
+                  r.smarthost_password_file.string() + " must hold the password on its first line");
     }
     r.smarthost_password = std::move(line);
   }
@@ -810,11 +785,10 @@ status loader::check_smarthost_auth(config& cfg) const {
                 "needs smarthost_password_file (or smarthost_password)");
   }
   if (password && !user) {
-    return fail(at(smarthost_password_file_at_ ? smarthost_password_file_at_
-                                               : smarthost_password_at_),
-                smarthost_password_file_at_ ? "relay.smarthost_password_file"
-                                            : "relay.smarthost_password",
-                "needs smarthost_user");
+    return fail(
+        at(smarthost_password_file_at_ ? smarthost_password_file_at_ : smarthost_password_at_),
+        smarthost_password_file_at_ ? "relay.smarthost_password_file" : "relay.smarthost_password",
+        "needs smarthost_user");
   }
   if (user && r.smarthost.empty()) {
     // Credentials go to the smarthost only, never to a domain's MX hosts.

@@ -14,41 +14,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/domain_name.hpp"
 #include "smtp/server/session.hpp"
 #include "smtp/server/session_util.hpp"
 
 namespace posthorn::smtp {
 
 using detail::trim;
-
-namespace {
-
-// A domain name as ETRN may give it: dot-separated labels of letters, digits, '-' and
-// '_' (UTF-8 U-labels let through), 63 octets a label, 253 in all (RFC 1035 §2.3.4).
-bool plausible_domain(std::string_view d) {
-  if (d.empty() || d.size() > 253) {
-    return false;
-  }
-  std::size_t label = 0;
-  for (const char c : d) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '.') {
-      if (label == 0) {
-        return false;
-      }
-      label = 0;
-      continue;
-    }
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || u >= 0x80;
-    if (!ok || ++label > 63) {
-      return false;
-    }
-  }
-  return label > 0;
-}
-
-}  // namespace
 
 void session::on_etrn(const command& c) {
   if (!greeted_check()) {
@@ -78,7 +50,7 @@ void session::on_etrn(const command& c) {
   if (arg.size() > 1 && arg.back() == '.') {
     arg.remove_suffix(1);
   }
-  if (!plausible_domain(arg)) {
+  if (!plausible_domain_name(arg)) {
     error_reply(501, "5.5.4", "Syntax: ETRN [@]<domain>");
     return;
   }
