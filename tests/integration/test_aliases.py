@@ -220,3 +220,13 @@ def test_alias_fan_out_writes_the_message_once_with_hard_links(aliased):
     (a,) = aliased.mail_files("alice@example.test")
     (b,) = aliased.mail_files("bob@example.test")
     assert a.samefile(b), "members of one alias share one file (hard links)"
+
+
+def test_vrfy_answers_an_alias_that_leaves_nobody_as_rcpt_does(aliased):
+    """VRFY must not promise (250) what RCPT then refuses: the same 550 and status."""
+    with aliased.session() as c:
+        assert c.cmd("VRFY loop1@example.test").is_(550, "5.4.6")
+        assert c.cmd("VRFY ghosts@example.test").is_(550, "5.1.1")
+        assert c.cmd("VRFY moved@example.test").is_(550, "5.1.6")
+        r = c.cmd("VRFY lst@example.test")  # one member left: deliverable
+        assert r.is_(250, "2.1.5") and "lst@example.test" in r.text, r

@@ -22,12 +22,13 @@ namespace {
 std::string bracketed(const mail::address& a) { return "<" + a.str() + ">"; }
 
 // What EHLO offers decides which parameters are known (RFC 5321 §4.1.1.11: 555).
-constexpr param_support k_supported{.size = true,
-                                    .eightbitmime = true,
-                                    .binarymime = true,  // RFC 3030 §3, with CHUNKING
-                                    .smtputf8 = true,
-                                    .dsn = true,
-                                    .auth = true};  // RFC 4954 §5: AUTH= is accepted (and not trusted)
+constexpr param_support k_supported{
+    .size = true,
+    .eightbitmime = true,
+    .binarymime = true,  // RFC 3030 §3, with CHUNKING
+    .smtputf8 = true,
+    .dsn = true,
+    .auth = true};  // RFC 4954 §5: AUTH= is accepted (and not trusted)
 
 }  // namespace
 
@@ -134,8 +135,8 @@ void session::on_mail(const command& c) {
   txn_.sender = path->addr;
   txn_.smtputf8 = params->smtputf8;
   txn_.body = params->body == body_kind::EightBitMime ? queue::body_type::EightBitMime
-               : params->body == body_kind::BinaryMime ? queue::body_type::BinaryMime
-                                                       : queue::body_type::SevenBit;
+              : params->body == body_kind::BinaryMime ? queue::body_type::BinaryMime
+                                                      : queue::body_type::SevenBit;
   txn_.declared_size = params->size;
   txn_.envid = params->envid.value_or("");
   if (params->ret) {
@@ -244,27 +245,42 @@ void session::on_rcpt(const command& c) {
   reply_with(250, "2.1.5", "Ok");
 }
 
-bool session::rcpt_alias_check(const mail::address& addr, const std::string& who) {
-  const policy::expansion exp = accounts_->expand(addr);
-  switch (exp.why_undeliverable()) {
-    case policy::undeliverable::No:
-      return true;
+namespace {
+
+// Why an alias that leaves nobody to deliver to is refused; RCPT and VRFY say the same.
+struct alias_refusal {
+  const char* status;
+  const char* reason;
+};
+
+alias_refusal refusal_for(policy::undeliverable why) {
+  switch (why) {
     case policy::undeliverable::Loop:
-      spdlog::warn("event=alias-loop alias=<{}> client=[{}]", addr.str(), peer_.addr);
-      ++stats_.recipients_rejected;
-      error_reply(550, "5.4.6", who + ": Recipient address rejected: alias loop");
-      return false;
-    case policy::undeliverable::Unknown:
-      ++stats_.recipients_rejected;
-      error_reply(550, "5.1.1", who + ": Recipient address rejected: User unknown");
-      return false;
+      return {"5.4.6", "alias loop"};
     case policy::undeliverable::AllRelocated:
       // No single new address to offer (551 wants one, RFC 5321 §3.4): the list has moved.
-      ++stats_.recipients_rejected;
-      error_reply(550, "5.1.6", who + ": Recipient address rejected: all members have moved");
-      return false;
+      return {"5.1.6", "all members have moved"};
+    case policy::undeliverable::Unknown:
+    case policy::undeliverable::No:
+      break;
   }
-  return true;
+  return {"5.1.1", "User unknown"};
+}
+
+}  // namespace
+
+bool session::rcpt_alias_check(const mail::address& addr, const std::string& who) {
+  const policy::undeliverable why = accounts_->expand(addr).why_undeliverable();
+  if (why == policy::undeliverable::No) {
+    return true;
+  }
+  if (why == policy::undeliverable::Loop) {
+    spdlog::warn("event=alias-loop alias=<{}> client=[{}]", addr.str(), peer_.addr);
+  }
+  ++stats_.recipients_rejected;
+  const alias_refusal r = refusal_for(why);
+  error_reply(550, r.status, who + ": Recipient address rejected: " + r.reason);
+  return false;
 }
 
 void session::on_data(const command& c) {
@@ -366,8 +382,11 @@ void session::build_envelope() {
   };
   for (const rcpt& r : txn_.rcpts) {
     if (!r.local) {
-      add(queue::recipient{.address = r.addr, .original = r.addr, .orcpt = r.orcpt,
-                           .notify = r.notify, .local = false});
+      add(queue::recipient{.address = r.addr,
+                           .original = r.addr,
+                           .orcpt = r.orcpt,
+                           .notify = r.notify,
+                           .local = false});
       continue;
     }
     policy::expansion exp = accounts_->expand(r.addr);
@@ -398,9 +417,9 @@ void session::on_help(const command& c) {
   if (topic.empty()) {
     reply r{214, "2.0.0", {"posthorn commands:"}};
     std::string verbs;
-    for (verb v : {verb::Helo, verb::Ehlo, verb::Mail, verb::Rcpt, verb::Data, verb::Bdat,
-                   verb::Rset, verb::Noop, verb::Quit, verb::Help, verb::Vrfy, verb::Expn,
-                   verb::Etrn}) {
+    for (verb v :
+         {verb::Helo, verb::Ehlo, verb::Mail, verb::Rcpt, verb::Data, verb::Bdat, verb::Rset,
+          verb::Noop, verb::Quit, verb::Help, verb::Vrfy, verb::Expn, verb::Etrn}) {
       verbs += (verbs.empty() ? "  " : " ") + std::string(verb_name(v));
     }
     r.lines.push_back(verbs);
@@ -526,11 +545,17 @@ void session::on_vrfy(const command& c) {
       return;
     case policy::recipient_kind::Alias: {
       policy::expansion exp = accounts_->expand(*a);
+      if (const auto why = exp.why_undeliverable(); why != policy::undeliverable::No) {
+        // Answered as RCPT would be: VRFY must not promise what RCPT refuses.
+        const alias_refusal r = refusal_for(why);
+        error_reply(550, r.status, bracketed(*a) + ": " + r.reason);
+        return;
+      }
       if (exp.targets.size() == 1 && exp.targets.front().k == policy::target::kind::Remote) {
-        query_reply(make_reply(251, "2.1.5",
-                               "User not local; will forward to " +
-                                   bracketed(exp.targets.front().address)),
-                    q.utf8);
+        query_reply(
+            make_reply(251, "2.1.5",
+                       "User not local; will forward to " + bracketed(exp.targets.front().address)),
+            q.utf8);
       } else {
         query_reply(make_reply(250, "2.1.5", bracketed(l.canonical)), q.utf8);
       }
