@@ -39,11 +39,6 @@ std::uint64_t metric(const std::string& series) {
 class SessionCountersTest : public testing::Test {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("posthorn-counters-" + std::to_string(rd()));
-    fs::create_directories(dir_);
-    spool_ = std::move(*queue::spool::open(dir_ / "spool"));
-    env_ = std::make_unique<test_env>(*spool_);
     auto acc = policy::accounts::from_text({"example.test"},
                                            "alice@example.test:\nbob@example.test:\n", "", "");
     ASSERT_TRUE(acc.has_value());
@@ -64,10 +59,7 @@ class SessionCountersTest : public testing::Test {
     logger->set_level(spdlog::level::info);
     spdlog::set_default_logger(logger);
   }
-  void TearDown() override {
-    spdlog::set_default_logger(previous_);
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { spdlog::set_default_logger(previous_); }
 
   // Feeds `input` and carries out the session's actions as a driver would.
   std::string run(std::string_view input) {
@@ -91,8 +83,9 @@ class SessionCountersTest : public testing::Test {
       } else if (a == action::AuthVerify) {
         const auto& c = session_->auth_credentials();
         bool ok = c.authcid == "alice@example.test" && c.password == "secret";
-        session_->auth_done(ok ? std::optional<mail::address>(mail::address{"alice", "example.test"})
-                               : std::nullopt);
+        session_->auth_done(
+            ok ? std::optional<mail::address>(mail::address{"alice", "example.test"})
+               : std::nullopt);
       }
       replies += session_->output();
       session_->output().clear();
@@ -105,9 +98,10 @@ class SessionCountersTest : public testing::Test {
 
   std::string summary() const { return session_->stats().summary(); }
 
-  fs::path dir_;
-  std::unique_ptr<queue::spool> spool_;
-  std::unique_ptr<test_env> env_;
+  testing_support::temp_spool world_{"counters"};
+  const std::filesystem::path& dir_ = world_.dir();
+  queue::spool* spool_ = world_.spool();
+  test_env* env_ = world_.env();
   std::shared_ptr<const policy::accounts> accounts_;
   session_settings settings_;
   std::unique_ptr<session> session_;
@@ -145,15 +139,18 @@ TEST_F(SessionCountersTest, AuthExchangeCountsOnceWithItsFinalReply) {
   run("EHLO c\r\n");
   EXPECT_EQ(run("AUTH LOGIN\r\n").substr(0, 4), "334 ");
   EXPECT_EQ(run("YWxpY2VAZXhhbXBsZS50ZXN0\r\n").substr(0, 4), "334 ");  // alice@example.test
-  EXPECT_EQ(run("d3Jvbmc=\r\n").substr(0, 4), "535 ");                     // wrong
+  EXPECT_EQ(run("d3Jvbmc=\r\n").substr(0, 4), "535 ");                  // wrong
   EXPECT_EQ(run("AUTH PLAIN " + std::string(k_good_plain) + "\r\n").substr(0, 4), "235 ");
   EXPECT_EQ(summary(), "ehlo=2 starttls=1 auth=1/2 commands=4/5");
 }
 
 TEST_F(SessionCountersTest, MetricsCountCommandsMessagesBytesAndAuth) {
-  const std::uint64_t rcpt_5xx = metric("posthorn_smtp_commands_total{verb=\"RCPT\",class=\"5xx\"}");
-  const std::uint64_t rcpt_2xx = metric("posthorn_smtp_commands_total{verb=\"RCPT\",class=\"2xx\"}");
-  const std::uint64_t unknown = metric("posthorn_smtp_commands_total{verb=\"unknown\",class=\"5xx\"}");
+  const std::uint64_t rcpt_5xx =
+      metric("posthorn_smtp_commands_total{verb=\"RCPT\",class=\"5xx\"}");
+  const std::uint64_t rcpt_2xx =
+      metric("posthorn_smtp_commands_total{verb=\"RCPT\",class=\"2xx\"}");
+  const std::uint64_t unknown =
+      metric("posthorn_smtp_commands_total{verb=\"unknown\",class=\"5xx\"}");
   const std::uint64_t accepted = metric("posthorn_messages_accepted_total");
   const std::uint64_t rejected = metric("posthorn_messages_rejected_total");
   const std::uint64_t bytes = metric("posthorn_received_bytes_total");
@@ -219,9 +216,9 @@ TEST_F(SessionCountersTest, AuthPayloadsNeverReachTheLog) {
   run("YWxpY2VAZXhhbXBsZS50ZXN0\r\nd3Jvbmc=\r\n");
   std::string log = log_.str();
   EXPECT_NE(log.find("command=AUTH code=535 dsn=5.7.8"), std::string::npos) << log;
-  for (std::string_view secret : {k_bad_plain, std::string_view("!!!!"),
-                                  std::string_view("YWxpY2VAZXhhbXBsZS50ZXN0"),
-                                  std::string_view("d3Jvbmc="), std::string_view("wrong")}) {
+  for (std::string_view secret :
+       {k_bad_plain, std::string_view("!!!!"), std::string_view("YWxpY2VAZXhhbXBsZS50ZXN0"),
+        std::string_view("d3Jvbmc="), std::string_view("wrong")}) {
     EXPECT_EQ(log.find(secret), std::string::npos) << secret << " in " << log;
   }
 }

@@ -20,11 +20,6 @@ namespace posthorn::smtp::testing_support {
 class session_driver : public testing::Test {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    dir_ = std::filesystem::temp_directory_path() / ("posthorn-driver-" + std::to_string(rd()));
-    std::filesystem::create_directories(dir_);
-    spool_ = std::move(*queue::spool::open(dir_ / "spool"));
-    env_ = std::make_unique<test_env>(*spool_);
     auto acc = policy::accounts::from_text(
         {"example.test", "other.test"},
         "alice@example.test:\nbob@example.test:\nalice@other.test:\n"
@@ -38,7 +33,6 @@ class session_driver : public testing::Test {
     settings_.expn = true;
     restart();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // A new session with the current settings_.
   void restart() {
@@ -100,9 +94,10 @@ class session_driver : public testing::Test {
     return body.substr(at);
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<queue::spool> spool_;
-  std::unique_ptr<test_env> env_;
+  testing_support::temp_spool world_{"driver"};
+  const std::filesystem::path& dir_ = world_.dir();
+  queue::spool* spool_ = world_.spool();
+  test_env* env_ = world_.env();
   std::shared_ptr<const policy::accounts> accounts_;
   session_settings settings_;
   std::unique_ptr<session> session_;

@@ -18,11 +18,6 @@ using testing_support::test_env;
 class SessionEtrnTest : public testing::Test {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("posthorn-etrn-" + std::to_string(rd()));
-    fs::create_directories(dir_);
-    spool_ = std::move(*queue::spool::open(dir_ / "spool"));
-    env_ = std::make_unique<test_env>(*spool_);
     auto acc = policy::accounts::from_text({"example.test"}, "alice@example.test:\n", "", "", "+",
                                            {"relay.test", ".backup.test"});
     ASSERT_TRUE(acc.has_value());
@@ -31,7 +26,6 @@ class SessionEtrnTest : public testing::Test {
     settings_.max_errors = 0;
     make_session(false);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   void make_session(bool trusted) {
     session_ = std::make_unique<session>(settings_, accounts_, *env_,
@@ -70,9 +64,10 @@ class SessionEtrnTest : public testing::Test {
     return replies;
   }
 
-  fs::path dir_;
-  std::unique_ptr<queue::spool> spool_;
-  std::unique_ptr<test_env> env_;
+  testing_support::temp_spool world_{"etrn"};
+  const std::filesystem::path& dir_ = world_.dir();
+  queue::spool* spool_ = world_.spool();
+  test_env* env_ = world_.env();
   std::shared_ptr<const policy::accounts> accounts_;
   session_settings settings_;
   std::unique_ptr<session> session_;

@@ -75,11 +75,6 @@ std::string client_final(std::string_view bare, std::string_view server_first,
 class SessionScram : public testing::Test {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("posthorn-session-scram-" + std::to_string(rd()));
-    fs::create_directories(dir_);
-    spool_ = std::move(*queue::spool::open(dir_ / "spool"));
-    env_ = std::make_unique<test_env>(*spool_);
     auto acc = policy::accounts::from_text({"example.test"}, k_users, "", "");
     ASSERT_TRUE(acc.has_value()) << acc.error().message;
     accounts_ = *acc;
@@ -91,7 +86,6 @@ class SessionScram : public testing::Test {
     session_->greet();
     session_->output().clear();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   void start_tls(auth::channel_bindings cb) {
     run("EHLO c\r\nSTARTTLS\r\n");
@@ -130,9 +124,10 @@ class SessionScram : public testing::Test {
     return r.size() >= 6 ? r.substr(4, r.size() - 6) : std::string();
   }
 
-  fs::path dir_;
-  std::unique_ptr<queue::spool> spool_;
-  std::unique_ptr<test_env> env_;
+  testing_support::temp_spool world_{"session-scram"};
+  const std::filesystem::path& dir_ = world_.dir();
+  queue::spool* spool_ = world_.spool();
+  test_env* env_ = world_.env();
   std::shared_ptr<const policy::accounts> accounts_;
   session_settings settings_;
   std::unique_ptr<session> session_;

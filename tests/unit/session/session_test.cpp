@@ -18,11 +18,6 @@ using testing_support::test_env;
 class SessionTest : public testing::Test {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("posthorn-session-" + std::to_string(rd()));
-    fs::create_directories(dir_);
-    spool_ = std::move(*queue::spool::open(dir_ / "spool"));
-    env_ = std::make_unique<test_env>(*spool_);
     auto acc = policy::accounts::from_text(
         {"example.test", "other.test"},
         "alice@example.test:\nbob@example.test:\nalice@other.test:\n",
@@ -33,7 +28,6 @@ class SessionTest : public testing::Test {
     settings_.hostname = "mx.example.test";
     make_session(false);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   void make_session(bool trusted) {
     session_ = std::make_unique<session>(settings_, accounts_, *env_,
@@ -77,8 +71,9 @@ class SessionTest : public testing::Test {
       } else if (a == action::AuthVerify) {
         const auto& c = session_->auth_credentials();
         bool ok = c.authcid == "alice@example.test" && c.password == "secret";
-        session_->auth_done(ok ? std::optional<mail::address>(mail::address{"alice", "example.test"})
-                               : std::nullopt);
+        session_->auth_done(
+            ok ? std::optional<mail::address>(mail::address{"alice", "example.test"})
+               : std::nullopt);
       } else if (a == action::Close) {
         replies += session_->output();
         session_->output().clear();
@@ -96,9 +91,10 @@ class SessionTest : public testing::Test {
     return std::string((*m)->contents());
   }
 
-  fs::path dir_;
-  std::unique_ptr<queue::spool> spool_;
-  std::unique_ptr<test_env> env_;
+  testing_support::temp_spool world_{"session"};
+  const std::filesystem::path& dir_ = world_.dir();
+  queue::spool* spool_ = world_.spool();
+  test_env* env_ = world_.env();
   std::shared_ptr<const policy::accounts> accounts_;
   session_settings settings_;
   std::unique_ptr<session> session_;
@@ -169,9 +165,9 @@ TEST_F(SessionTest, HttpFirstLineClosesConnection) {
 }
 
 TEST_F(SessionTest, DeliversMessageWithReceivedHeader) {
-  std::string r = run(
-      "EHLO client.test\r\nMAIL FROM:<sender@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
-      "DATA\r\n");
+  std::string r =
+      run("EHLO client.test\r\nMAIL FROM:<sender@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+          "DATA\r\n");
   EXPECT_EQ(r, std::string("250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 35000000\r\n") +
                    "250-8BITMIME\r\n250-BINARYMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n" +
                    "250-DSN\r\n250-CHUNKING\r\n250-ETRN\r\n250 HELP\r\n" +
@@ -209,9 +205,9 @@ TEST_F(SessionTest, SameResultWhenFedByteByByte) {
 }
 
 TEST_F(SessionTest, PipelinedTransactionIsAnsweredInOrder) {
-  std::string r = run(
-      "EHLO c\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
-      "RCPT TO:<nobody@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
+  std::string r =
+      run("EHLO c\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+          "RCPT TO:<nobody@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
   EXPECT_NE(r.find("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 <nobody@example.test>: "
                    "Recipient address rejected: User unknown\r\n250 2.1.5 Ok\r\n354 "),
             std::string::npos)
@@ -246,7 +242,7 @@ TEST_F(SessionTest, TrustedClientMayRelay) {
   make_session(true);
   EXPECT_EQ(run("EHLO c\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<carol@remote.test>\r\n"
                 "DATA\r\nx\r\n.\r\n")
-                .find("250 2.0.0 Ok: queued as") != std::string::npos,
+                    .find("250 2.0.0 Ok: queued as") != std::string::npos,
             true);
   ASSERT_EQ(committed_.size(), 1u);
   EXPECT_FALSE(committed_[0].recipients[0].local);
@@ -355,9 +351,9 @@ TEST_F(SessionTest, LargeMessageIsSpilledAndKeptWhole) {
 TEST_F(SessionTest, TooManyRecipients) {
   settings_.max_recipients = 2;
   make_session(false);
-  std::string r = run(
-      "EHLO c\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
-      "RCPT TO:<bob@example.test>\r\nRCPT TO:<team@example.test>\r\n");
+  std::string r =
+      run("EHLO c\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+          "RCPT TO:<bob@example.test>\r\nRCPT TO:<team@example.test>\r\n");
   EXPECT_NE(r.find("452 4.5.3 Error: too many recipients\r\n"), std::string::npos);
 }
 
@@ -460,7 +456,8 @@ TEST_F(SessionTest, AuthNeedsTlsAndChecksCredentials) {
   make_session(false);
   std::string r = run("EHLO c\r\n");
   EXPECT_EQ(r.find("AUTH"), std::string::npos);
-  EXPECT_EQ(run("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\n").substr(0, 11), "538 5.7.11 ");
+  EXPECT_EQ(run("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\n").substr(0, 11),
+            "538 5.7.11 ");
   run("STARTTLS\r\n");
   run("EHLO c\r\n");
   // "\0alice@example.test\0wrong"
@@ -485,7 +482,8 @@ TEST_F(SessionTest, SubmissionRequiresAuthAndOwnSenderAndAddsHeaders) {
   make_session(false);
   run("EHLO c\r\nSTARTTLS\r\n");
   run("EHLO c\r\n");
-  EXPECT_EQ(run("MAIL FROM:<alice@example.test>\r\n"), "530 5.7.0 Error: authentication required\r\n");
+  EXPECT_EQ(run("MAIL FROM:<alice@example.test>\r\n"),
+            "530 5.7.0 Error: authentication required\r\n");
   EXPECT_EQ(run("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\n").substr(0, 4), "235 ");
   EXPECT_EQ(run("MAIL FROM:<bob@example.test>\r\n").substr(0, 10), "553 5.7.1 ");
   EXPECT_EQ(run("MAIL FROM:<alice+list@example.test>\r\n"), "250 2.1.0 Ok\r\n");

@@ -18,11 +18,6 @@ using testing_support::test_env;
 class XclientTest : public testing::Test {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("posthorn-xclient-" + std::to_string(rd()));
-    fs::create_directories(dir_);
-    spool_ = std::move(*queue::spool::open(dir_ / "spool"));
-    env_ = std::make_unique<test_env>(*spool_);
     auto acc = policy::accounts::from_text({"example.test"},
                                            "alice@example.test:\nbob@example.test:\n", "", "");
     ASSERT_TRUE(acc.has_value());
@@ -31,7 +26,6 @@ class XclientTest : public testing::Test {
     settings_.xclient_allowed = true;
     make_session(/*trusted=*/true);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   void make_session(bool trusted) {
     session_ = std::make_unique<session>(settings_, accounts_, *env_,
@@ -82,9 +76,10 @@ class XclientTest : public testing::Test {
     return std::string((*m)->contents());
   }
 
-  fs::path dir_;
-  std::unique_ptr<queue::spool> spool_;
-  std::unique_ptr<test_env> env_;
+  testing_support::temp_spool world_{"xclient"};
+  const std::filesystem::path& dir_ = world_.dir();
+  queue::spool* spool_ = world_.spool();
+  test_env* env_ = world_.env();
   std::shared_ptr<const policy::accounts> accounts_;
   session_settings settings_;
   std::unique_ptr<session> session_;
