@@ -77,6 +77,8 @@ class loader {
   status read_strings(const toml::node& v, const std::string& key,
                       const std::function<status(const toml::node&, const std::string&,
                                                  std::string_view)>& each) const;
+  // A list of networks ("192.0.2.0/24", "::1/128", single addresses); replaces `out`.
+  status read_networks(const toml::node& v, const std::string& key, std::vector<cidr>& out) const;
   // Calls `each` for every key of the table `v` (the section `name`).
   status read_section(const toml::node& v, const std::string& name,
                       const std::function<status(const toml::key&, const toml::node&,
@@ -182,6 +184,22 @@ status loader::read_size(const toml::node& v, const std::string& key, std::uint6
   }
   out = *parsed;
   return {};
+}
+
+status loader::read_networks(const toml::node& v, const std::string& key,
+                             std::vector<cidr>& out) const {
+  out.clear();
+  return read_strings(
+      v, key,
+      [&](const toml::node& item, const std::string& item_key, std::string_view text) -> status {
+        const auto net = cidr::parse(text);
+        if (!net) {
+          return fail(item.source(), item_key,
+                      "\"" + std::string(text) + "\" is not a network like \"192.0.2.0/24\"");
+        }
+        out.push_back(*net);
+        return {};
+      });
 }
 
 status loader::read_strings(const toml::node& v, const std::string& key,
@@ -416,19 +434,7 @@ status loader::read_relay(const toml::node& v, config& cfg) {
       [&](const toml::key& k, const toml::node& value, const std::string& key) -> status {
         if (k == "trusted_networks") {
           trusted_networks_set_ = true;
-          cfg.relay.trusted_networks.clear();
-          return read_strings(value, key,
-                              [&](const toml::node& item, const std::string& item_key,
-                                  std::string_view text) -> status {
-                                const auto net = cidr::parse(text);
-                                if (!net) {
-                                  return fail(item.source(), item_key,
-                                              "\"" + std::string(text) +
-                                                  "\" is not a network like \"192.0.2.0/24\"");
-                                }
-                                cfg.relay.trusted_networks.push_back(*net);
-                                return {};
-                              });
+          return read_networks(value, key, cfg.relay.trusted_networks);
         }
         if (k == "smarthost") {
           std::string& host = cfg.relay.smarthost;
@@ -582,19 +588,7 @@ status loader::read_smtp(const toml::node& v, config& cfg) const {
           return read_bool(value, key, cfg.smtp.expn);
         }
         if (k == "xclient_networks") {
-          cfg.smtp.xclient_networks.clear();
-          return read_strings(value, key,
-                              [&](const toml::node& item, const std::string& item_key,
-                                  std::string_view text) -> status {
-                                const auto net = cidr::parse(text);
-                                if (!net) {
-                                  return fail(item.source(), item_key,
-                                              "\"" + std::string(text) +
-                                                  "\" is not a network like \"192.0.2.0/24\"");
-                                }
-                                cfg.smtp.xclient_networks.push_back(*net);
-                                return {};
-                              });
+          return read_networks(value, key, cfg.smtp.xclient_networks);
         }
         return unknown_key(k, key, value);
       });
