@@ -375,6 +375,23 @@ class Server:
             return "(no server log)"
         return "\n".join(lines[-n:])
 
+    def wait_log(self, pattern: str, timeout: float = 10.0) -> re.Match:
+        """The first log line matching the regular expression, waiting (bounded) for it."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                text = self.log_path.read_text(errors="replace")
+            except OSError:
+                text = ""
+            for line in text.splitlines():
+                m = rx.search(line)
+                if m:
+                    return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no log line matches {pattern!r}:\n{self.log_tail()}")
+            time.sleep(0.05)
+
     # -- clients --------------------------------------------------------------
     def connect(self, port: int | None = None, **kw) -> SmtpConn:
         return SmtpConn(port or self.port, **kw)

@@ -5,11 +5,8 @@ valid header is closed without a greeting. Headers are written raw over a socket
 struct). Every address is on loopback; trusted_networks is 127.0.0.1 alone, so the
 clients the headers name (127.0.0.55 ...) are not trusted."""
 
-import re
 import socket
-import ssl
 import struct
-import time
 
 import pytest
 
@@ -41,18 +38,6 @@ def v2_inet6(src: str, dst: str = "::1", sport: int = 40000, dport: int = 25) ->
 def v2_local() -> bytes:
     return V2_SIG + struct.pack("!BBH", 0x20, 0x00, 0)
 
-
-def wait_log(srv, pattern: str, timeout: float = 10.0) -> re.Match:
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in srv.log_path.read_text(errors="replace").splitlines():
-            m = rx.search(line)
-            if m:
-                return m
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no log line matches {pattern!r}:\n{srv.log_tail()}")
-        time.sleep(0.05)
 
 
 class ProxyServer:
@@ -99,9 +84,9 @@ def test_v1_header_names_the_client_in_received_and_logs(proxy):
     assert received.startswith(
         "Received: from client.example.net (unknown [127.0.0.55]) "
         f"by {HOSTNAME} (posthorn) with ESMTP id {qid}"), received
-    wait_log(proxy.srv, rf"event=connect client=\[127\.0\.0\.55\] "
+    proxy.srv.wait_log(rf"event=connect client=\[127\.0\.0\.55\] "
                         rf"listener=127\.0\.0\.1:{proxy.proxy_port} proxy=\[127\.0\.0\.1\]")
-    wait_log(proxy.srv, rf"id={qid} event=queued .* client=\[127\.0\.0\.55\]")
+    proxy.srv.wait_log(rf"id={qid} event=queued .* client=\[127\.0\.0\.55\]")
 
 
 def test_v2_header_with_tlvs_names_the_client(proxy):
@@ -168,7 +153,7 @@ def test_a_connection_without_a_valid_header_is_closed_without_a_greeting(proxy,
         except ConnectionResetError:
             pass
         assert got == b""
-    wait_log(proxy.srv, r"event=proxy-failed client=\[127\.0\.0\.1\] listener=")
+    proxy.srv.wait_log(r"event=proxy-failed client=\[127\.0\.0\.1\] listener=")
 
 
 def test_a_silent_connection_is_closed_without_a_greeting(make_server):
@@ -176,7 +161,7 @@ def test_a_silent_connection_is_closed_without_a_greeting(make_server):
     with SmtpConn(p.proxy_port, read_banner=False) as c:
         assert c.closed_by_server()
         assert c.buf == b""
-    wait_log(p.srv, r"event=proxy-failed client=\[127\.0\.0\.1\] .*reason=\"timeout\"")
+    p.srv.wait_log(r"event=proxy-failed client=\[127\.0\.0\.1\] .*reason=\"timeout\"")
 
 
 def test_the_plain_listener_next_to_it_needs_no_header(proxy):
@@ -194,4 +179,4 @@ def test_submissions_reads_the_header_before_the_tls_handshake(make_server):
         banner = c.read_reply()
         assert banner.code == 220, banner
         assert c.ehlo().code == 250
-    wait_log(p.srv, r"event=tls client=\[127\.0\.0\.57\]")
+    p.srv.wait_log(r"event=tls client=\[127\.0\.0\.57\]")

@@ -5,11 +5,9 @@ if that client had connected: Received:, trusted_networks, per-IP limits, logs, 
 Every address here is on loopback: the real peer is 127.0.0.1, and the clients XCLIENT
 names are other 127/8 addresses, outside trusted_networks = ["127.0.0.1/32"]."""
 
-import re
-import time
 
 from conftest import HOSTNAME, parse_delivered
-from smtpclient import SmtpConn, make_message
+from smtpclient import make_message
 
 GREETING = f"{HOSTNAME} ESMTP posthorn"
 REMOTE = "someone@remote.test"
@@ -19,19 +17,6 @@ def xclient_server(make_server, networks=("127.0.0.0/8",), **options):
     return make_server(trusted_networks=["127.0.0.1/32"],
                        sections={"smtp": {"xclient_networks": list(networks)}}, **options)
 
-
-def wait_log(srv, pattern: str, timeout: float = 10.0) -> re.Match:
-    """The first log line matching `pattern`, waiting for it to be written."""
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in srv.log_path.read_text(errors="replace").splitlines():
-            m = rx.search(line)
-            if m:
-                return m
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no log line matches {pattern!r}:\n{srv.log_tail()}")
-        time.sleep(0.05)
 
 
 def test_xclient_is_advertised_and_sets_the_client_in_received_and_logs(make_server):
@@ -50,10 +35,10 @@ def test_xclient_is_advertised_and_sets_the_client_in_received_and_logs(make_ser
     assert d.received.startswith(
         "Received: from helo.example.net (mail.example.net [127.0.0.77]) "
         f"by {HOSTNAME} (posthorn) with ESMTP id {qid} for <alice@example.test>;"), d.received
-    wait_log(srv, r"event=xclient client=\[127\.0\.0\.77\] orig_client=\[127\.0\.0\.1\] "
+    srv.wait_log(r"event=xclient client=\[127\.0\.0\.77\] orig_client=\[127\.0\.0\.1\] "
                   r"name=mail\.example\.net helo=\"helo\.example\.net\"")
-    wait_log(srv, rf"id={qid} event=queued .* client=\[127\.0\.0\.77\]")
-    wait_log(srv, r"event=disconnect client=\[127\.0\.0\.77\] .*xclient=1 .*"
+    srv.wait_log(rf"id={qid} event=queued .* client=\[127\.0\.0\.77\]")
+    srv.wait_log(r"event=disconnect client=\[127\.0\.0\.77\] .*xclient=1 .*"
                   r"orig_client=\[127\.0\.0\.1\]")
 
 
