@@ -56,6 +56,8 @@ struct accounts_config {
 
 struct mailbox_config {
   fs::path maildir_root = "var/mail";
+  // The Maildir++ folder (<mailbox>/.<name>/) for mail judged spam; "" = the inbox.
+  std::string junk_folder = "Junk";
 };
 
 struct relay_config {
@@ -122,8 +124,8 @@ struct submission_config {
 
 // Prometheus metrics over HTTP (DESIGN.md §4.5).
 struct metrics_config {
-  std::string address;          // "127.0.0.1:9464"; empty = no metrics listener
-  host_port endpoint{"", 0};    // parsed from address
+  std::string address;        // "127.0.0.1:9464"; empty = no metrics listener
+  host_port endpoint{"", 0};  // parsed from address
 };
 
 struct config {

@@ -73,10 +73,14 @@ std::string quoted(std::string_view text) {
 
 const char* phase_name(phase p) {
   switch (p) {
-    case phase::Connected: return "connected";
-    case phase::Greeted: return "greeted";
-    case phase::Mail: return "mail";
-    case phase::Rcpt: return "rcpt";
+    case phase::Connected:
+      return "connected";
+    case phase::Greeted:
+      return "greeted";
+    case phase::Mail:
+      return "mail";
+    case phase::Rcpt:
+      return "rcpt";
   }
   return "?";
 }
@@ -91,8 +95,7 @@ bool looks_like_http(std::string_view line) {
 
 }  // namespace
 
-session_settings session_settings::from(const config::config& cfg,
-                                        const config::listen_config& l) {
+session_settings session_settings::from(const config::config& cfg, const config::listen_config& l) {
   session_settings s;
   s.hostname = cfg.hostname;
   s.message_size = cfg.limits.message_size;
@@ -114,9 +117,7 @@ session::session(session_settings settings, std::shared_ptr<const policy::accoun
       env_api_(env),
       peer_(std::move(peer)) {}
 
-void session::greet() {
-  send(reply{220, "", {settings_.hostname + " ESMTP posthorn"}});
-}
+void session::greet() { send(reply{220, "", {settings_.hostname + " ESMTP posthorn"}}); }
 
 void session::refuse(const reply& r) {
   send(r);
@@ -140,6 +141,10 @@ void session::reset_transaction() {
 }
 
 void session::send(const reply& r) {
+  if (hold_success_ && r.code < 400) {
+    held_reply_ = r;  // the checks decide whether it goes out (session_checks.cpp)
+    return;
+  }
   r.render(out_);
   note_reply(r.code);
 }
@@ -171,8 +176,8 @@ void session::log_reject(int code, std::string_view enhanced, std::string_view t
     spdlog::info("id={} event=reject client=[{}] command={} code={} dsn={} reason={}{}", txn_.id,
                  peer_.addr, cmd, code, enhanced, quoted(text), from);
   } else {
-    spdlog::info("event=reject client=[{}] command={} code={} dsn={} reason={}{}", peer_.addr,
-                 cmd, code, enhanced, quoted(text), from);
+    spdlog::info("event=reject client=[{}] command={} code={} dsn={} reason={}{}", peer_.addr, cmd,
+                 code, enhanced, quoted(text), from);
   }
 }
 
@@ -252,6 +257,9 @@ action session::feed(std::string_view& in) {
     if (etrn_pending_) {
       return action::Etrn;
     }
+    if (check_pending_) {
+      return action::Check;
+    }
     if (out_.size() >= 16 * 1024) {
       return action::Flush;
     }
@@ -305,6 +313,9 @@ action session::feed_command(std::string_view& in) {
   if (mode_ == input_mode::Closed) {
     return action::Close;
   }
+  if (check_pending_) {
+    return action::Check;
+  }
   if (starttls_pending_) {
     starttls_pending_ = false;
     return action::StartTls;
@@ -322,7 +333,25 @@ void session::dispatch(const command& c) {
     error_reply(500, "5.5.2", "Error: command not recognized");
     return;
   }
+  // RFC 5321 §3.1: after a 554 greeting only QUIT is served.
+  if (service_refused_ && c.v != verb::Quit) {
+    error_reply(503, "5.5.1", "Error: service refused; send QUIT");
+    return;
+  }
+  const std::optional<check_step> step = check_step_of(c.v);
+  if (!step) {
+    (this->*(e->fn))(c);
+    return;
+  }
+  // The checks want this step: hold back the success reply and remember what to undo.
+  undo_ = check_undo{phase_, helo_, esmtp_, txn_.rcpts.size()};
+  hold_success_ = true;
   (this->*(e->fn))(c);
+  hold_success_ = false;
+  if (held_reply_) {
+    check_ = check_point{*step, *step == check_step::Rcpt ? last_rcpt_ : mail::address{}};
+    check_pending_ = true;
+  }
 }
 
 bool session::greeted_check() {
@@ -364,14 +393,14 @@ void session::on_ehlo(const command& c) {
   reply r{250, "", {settings_.hostname}};
   r.lines.push_back("PIPELINING");
   r.lines.push_back(settings_.message_size == 0 ? std::string("SIZE")
-                                                 : "SIZE " + std::to_string(settings_.message_size));
+                                                : "SIZE " + std::to_string(settings_.message_size));
   r.lines.push_back("8BITMIME");
   r.lines.push_back("BINARYMIME");  // RFC 3030 §3, with CHUNKING
   r.lines.push_back("SMTPUTF8");
   r.lines.push_back("ENHANCEDSTATUSCODES");
   r.lines.push_back("DSN");
   r.lines.push_back("CHUNKING");  // RFC 3030 §2
-  r.lines.push_back("ETRN");  // RFC 1985 §3
+  r.lines.push_back("ETRN");      // RFC 1985 §3
   // RFC 4954 §4: no AUTH over plain text unless the listener allows it.
   if (!auth_user_ && (tls_active_ || settings_.allow_plaintext_auth)) {
     r.lines.push_back("AUTH " +
@@ -405,8 +434,9 @@ void session::on_quit(const command&) {
 
 void session::on_obsolete(const command& c) {
   // RFC 5321 §4.5.3? lists SEND/SOML/SAML as obsolete; TURN is unsafe (RFC 2645).
-  error_reply(502, "5.5.1", std::string("Error: ") + std::string(verb_name(c.v)) +
-                                " is obsolete and not implemented");
+  error_reply(
+      502, "5.5.1",
+      std::string("Error: ") + std::string(verb_name(c.v)) + " is obsolete and not implemented");
 }
 
 // RFC 3207.
@@ -449,9 +479,7 @@ void session::tls_started(std::string info, auth::channel_bindings bindings) {
   scram_login_.reset();
 }
 
-bool session::submission() const {
-  return settings_.role != config::listener_role::Mx;
-}
+bool session::submission() const { return settings_.role != config::listener_role::Mx; }
 
 // --- AUTH (RFC 4954) ------------------------------------------------------------------
 
@@ -728,6 +756,11 @@ action session::finish_message(const content_scanner& content) {
     return refuse(451, "4.3.0", "Error: queue file write error");
   }
   build_envelope();
+  if ((settings_.check_steps & step_bit(check_step::Message)) != 0) {
+    check_ = check_point{check_step::Message, {}};
+    check_pending_ = true;
+    return action::Check;
+  }
   return action::Commit;
 }
 
@@ -810,6 +843,10 @@ action session::feed_bdat(std::string_view& in) {
   return spill_or_read();
 }
 
+void session::count_message(bool accepted) {
+  (accepted ? m_messages_accepted : m_messages_rejected).inc();
+}
+
 void session::commit_done(result<void> r) {
   if (r) {
     ++stats_.messages;
@@ -819,9 +856,14 @@ void session::commit_done(result<void> r) {
     m_messages_rejected.inc();  // the driver logs why (event=commit-failed)
     reply_with(451, "4.3.0", "Error: queue file write error");
   }
+  end_message();
+}
+
+void session::end_message() {
   txn_ = transaction{};
   env_ = queue::envelope{};
   writer_ = queue::message_writer{};
+  check_log_.clear();
   enter_phase(phase::Greeted);
 }
 
