@@ -559,13 +559,39 @@ def check_state(binary: Path, state_root: Path, acked: bool, peer_had_it: bool,
         log.close()
 
 
-def run(binary: Path, full: bool = False, keep: Path | None = None, out=sys.stdout) -> dict:
-    work = Path(keep or tempfile.mkdtemp(prefix="posthorn-alice-"))
-    work.mkdir(parents=True, exist_ok=True)
+def recorded_ops(binary: Path, work: Path):
     base, trace, rec_peer, rec_root = record(binary, work)
     rec_peer.stop()
     prefixes = [str(rec_root / "state"), str(rec_root / "mail")]
-    ops = parse_trace(trace, prefixes, base, rec_root)
+    return parse_trace(trace, prefixes, base, rec_root), base, rec_root, rec_peer
+
+
+def self_test(binary: Path, work: Path) -> str | None:
+    """The checker must catch a missing fsync: the trace without the fsync of
+    spool/active that precedes the 250, cut right after the 250 with only the durable
+    operations kept, must lose the message. Returns the problem found (None = the tool
+    missed it)."""
+    work.mkdir(parents=True, exist_ok=True)
+    ops, base, rec_root, _ = recorded_ops(binary, work)
+    ack = next(i for i, op in enumerate(ops) if op.kind == "ack")
+    sync = max(i for i in range(ack) if ops[i].kind == "fsync" and ops[i].is_dir
+               and ops[i].path.endswith("/spool/active"))
+    mutated = ops[:sync] + ops[sync + 1:]
+    point = ack  # just after the ack, one operation earlier in the mutated list
+    keep = sorted(durable_before(mutated, point))
+    scratch = work / "state"
+    materialize(mutated, keep, None, base, rec_root, scratch)
+    peer = Peer()
+    try:
+        return check_state(binary, scratch, True, False, peer)
+    finally:
+        peer.stop()
+
+
+def run(binary: Path, full: bool = False, keep: Path | None = None, out=sys.stdout) -> dict:
+    work = Path(keep or tempfile.mkdtemp(prefix="posthorn-alice-"))
+    work.mkdir(parents=True, exist_ok=True)
+    ops, base, rec_root, rec_peer = recorded_ops(binary, work)
     kinds = {}
     for op in ops:
         kinds[op.kind] = kinds.get(op.kind, 0) + 1

@@ -23,3 +23,11 @@ def test_power_cut_states_keep_every_acknowledged_message(tmp_path):
     bad = [r for r in res["results"] if r["problem"]]
     assert not bad, "\n".join(f"crash after #{r['point']} ({r['after']}), {r['state']}: "
                               f"{r['problem']}" for r in bad)
+
+
+def test_the_checker_catches_a_missing_fsync(tmp_path):
+    """The tool's own proof: with the fsync of spool/active before the 250 taken out of the
+    recorded trace, the durable state after the 250 has lost the message, and the tool
+    says so."""
+    problem = alice.self_test(require_binary(), tmp_path / "alice")
+    assert problem is not None and "acknowledged but not delivered" in problem, problem
