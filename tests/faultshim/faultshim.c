@@ -56,15 +56,15 @@ static struct {
   int log_fd;
 } cfg = {.fail_kind = -1, .log_fd = -1};
 
-static long counter;          // counted calls so far (all counted kinds)
+static long counter;              // counted calls so far (all counted kinds)
 static long kind_calls[K_COUNT];  // calls of each kind under the prefix
 
 static int errno_by_name(const char* s) {
   static const struct {
     const char* name;
     int value;
-  } table[] = {{"EIO", EIO},     {"ENOSPC", ENOSPC}, {"EROFS", EROFS}, {"EDQUOT", EDQUOT},
-               {"EACCES", EACCES}, {"EPERM", EPERM}, {"ENOMEM", ENOMEM}, {"EINTR", EINTR}};
+  } table[] = {{"EIO", EIO},       {"ENOSPC", ENOSPC}, {"EROFS", EROFS},   {"EDQUOT", EDQUOT},
+               {"EACCES", EACCES}, {"EPERM", EPERM},   {"ENOMEM", ENOMEM}, {"EINTR", EINTR}};
   for (size_t i = 0; i < sizeof table / sizeof table[0]; ++i) {
     if (strcmp(s, table[i].name) == 0) {
       return table[i].value;
@@ -131,8 +131,8 @@ __attribute__((constructor)) static void faultshim_init(void) {
     snprintf(cfg.control, sizeof cfg.control, "%s", v);
   }
   if ((v = getenv("FAULTSHIM_LOG")) != NULL) {
-    cfg.log_fd = (int)syscall(SYS_openat, AT_FDCWD, v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                              0644);
+    cfg.log_fd =
+        (int)syscall(SYS_openat, AT_FDCWD, v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   }
   cfg.ready = 1;
 }
@@ -275,17 +275,19 @@ static int check_at(int k, int dirfd, const char* name) {
   return check(k, path);
 }
 
-#define NEXT(name) \
-  static __typeof__(name)* real_##name; \
-  if (real_##name == NULL) real_##name = (__typeof__(name)*)dlsym(RTLD_NEXT, #name)
+#define NEXT(name)                                            \
+  static __typeof__(name)* real_##name;                       \
+  if (real_##name == NULL) {                                  \
+    real_##name = (__typeof__(name)*)dlsym(RTLD_NEXT, #name); \
+  }
 
-#define FAIL_IF(expr)     \
-  do {                    \
-    int e_ = (expr);      \
-    if (e_ != 0) {        \
-      errno = e_;         \
-      return -1;          \
-    }                     \
+#define FAIL_IF(expr) \
+  do {                \
+    int e_ = (expr);  \
+    if (e_ != 0) {    \
+      errno = e_;     \
+      return -1;      \
+    }                 \
   } while (0)
 
 ssize_t write(int fd, const void* buf, size_t n) {
