@@ -7,7 +7,8 @@ PYTHON      ?= /usr/bin/python3
 CONFIG      ?= config/dev.toml
 PYTEST_ARGS ?=
 
-.PHONY: all bootstrap configure build run test unit integration bench clean distclean fuzz install
+.PHONY: all bootstrap configure build run test unit integration bench clean distclean fuzz install \
+	torture alice soak
 
 all: build
 
@@ -45,6 +46,22 @@ integration: build
 
 bench: bootstrap build
 	bench/run
+
+# Reliability (docs/reliability.md). `make test` runs the short versions of the first two.
+# torture: posthorn killed TORTURE_KILLS times under load; nothing acknowledged may be lost.
+# alice: power-cut states of one message's life (strace), with every reordering.
+# soak: SOAK_MINUTES of mixed load, RSS, fds and queue sampled every 10 s.
+TORTURE_KILLS ?= 500
+SOAK_MINUTES  ?= 30
+
+torture: build
+	$(PYTHON) tests/torture/torture.py --bin $(BUILD_DIR)/posthorn --kills $(TORTURE_KILLS)
+
+alice: build
+	$(PYTHON) tests/alice/alice.py --bin $(BUILD_DIR)/posthorn --full
+
+soak: build
+	$(PYTHON) bench/soak/soak.py --bin $(BUILD_DIR)/posthorn --minutes $(SOAK_MINUTES) --svg soak.svg
 
 clean:
 	rm -rf $(BUILD_DIR) tests/integration/__pycache__ .pytest_cache

@@ -90,11 +90,12 @@ void deliver_locally(const config::config& cfg, std::vector<queue::scheduler::at
 }
 
 // Builds a delivery status notification (RFC 3464) for `rcpts` of `env` and queues it
-// from <> to the original sender, durably, like any other message.
-void queue_report(const config::config& cfg, const policy::accounts& accounts, queue::spool& spool,
-                  queue::scheduler& scheduler, const queue::envelope& env,
-                  const queue::message_reader& message, queue::report_kind kind,
-                  const std::vector<std::size_t>& rcpts) {
+// from <> to the original sender, durably, like any other message. An error when it could
+// not be committed: the scheduler then keeps the original and tries again.
+result<void> queue_report(const config::config& cfg, const policy::accounts& accounts,
+                          queue::spool& spool, queue::scheduler& scheduler,
+                          const queue::envelope& env, const queue::message_reader& message,
+                          queue::report_kind kind, const std::vector<std::size_t>& rcpts) {
   queue::dsn_kind dk = kind == queue::report_kind::Failure     ? queue::dsn_kind::Failure
                        : kind == queue::report_kind::Delay     ? queue::dsn_kind::Delay
                        : kind == queue::report_kind::Delivered ? queue::dsn_kind::Delivered
@@ -118,7 +119,7 @@ void queue_report(const config::config& cfg, const policy::accounts& accounts, q
     }
   }
   if (req.recipients.empty()) {
-    return;  // NOTIFY=NEVER, or the null sender: nothing to say (RFC 3461 §6.2)
+    return {};  // NOTIFY=NEVER, or the null sender: nothing to say (RFC 3461 §6.2)
   }
   req.message = message.contents();
   std::int64_t now = unix_now();
@@ -159,7 +160,7 @@ void queue_report(const config::config& cfg, const policy::accounts& accounts, q
         "id={} event=dsn-undeliverable to=<{}> kind={} reason=\"the sender has no "
         "deliverable address here\"",
         env.id, env.sender.str(), queue::action_name(action));
-    return;
+    return {};
   }
   queue::message_writer w = spool.begin(out.id);
   mail::received_info trace;
@@ -170,11 +171,12 @@ void queue_report(const config::config& cfg, const policy::accounts& accounts, q
   w.append(text);
   if (auto r = spool.commit(out, std::move(w)); !r) {
     spdlog::error("id={} cannot queue the delivery report: {}", env.id, r.error().message);
-    return;
+    return std::unexpected(r.error());
   }
   spdlog::info("id={} event=dsn kind={} report={} to=<{}>", env.id, queue::action_name(action),
                out.id, env.sender.str());
   scheduler.submit(std::move(out));
+  return {};
 }
 
 }  // namespace
@@ -263,8 +265,8 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
       },
       [&](const queue::envelope& env, const queue::message_reader& message, queue::report_kind kind,
           const std::vector<std::size_t>& rcpts) {
-        queue_report(*ctx_ptr->cfg.load(), *ctx_ptr->accounts.load(), **spool, *sched_ptr, env,
-                     message, kind, rcpts);
+        return queue_report(*ctx_ptr->cfg.load(), *ctx_ptr->accounts.load(), **spool, *sched_ptr,
+                            env, message, kind, rcpts);
       });
   sched_ptr = &scheduler;
 

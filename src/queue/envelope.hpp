@@ -54,6 +54,10 @@ struct envelope {
   bool junk = false;
   bool delay_warned = false;  // the delay warning DSN was queued
   std::uint64_t size = 0;  // message octets in the queue file (our Received: included)
+  // When a delivery report could not be queued: unix seconds of the next try (the
+  // message stays queued until its reports are); 0 = none owed. Not stored: after a
+  // restart the unreported recipients are found again.
+  std::int64_t report_retry = 0;
 
   bool done() const;  // every recipient Delivered or Failed
 };

@@ -161,7 +161,7 @@ void scheduler::checkin_locked(std::unique_ptr<envelope> env, bool due_now) {
     return;  // cannot happen: a checked-out message keeps its slot
   }
   slot& s = it->second;
-  if (env->done()) {
+  if (env->done() && env->report_retry == 0) {
     messages_.erase(it);
     return;
   }
@@ -195,6 +195,12 @@ void scheduler::checkin_locked(std::unique_ptr<envelope> env, bool due_now) {
       waiting = true;
     }
   }
+  if (s.env->report_retry != 0) {
+    // A report that could not be queued is tried again then; the delay warning, due
+    // already, waits for that try too.
+    next = waiting ? std::min(next, s.env->report_retry) : s.env->report_retry;
+    waiting = true;
+  }
   if (!waiting) {
     return;
   }
@@ -202,7 +208,8 @@ void scheduler::checkin_locked(std::unique_ptr<envelope> env, bool due_now) {
   bool deferred = std::any_of(s.env->recipients.begin(), s.env->recipients.end(),
                               [](const recipient& r) { return r.status == rcpt_status::Deferred; });
   const std::shared_ptr<const config::queue_config> cfg = cfg_.load();
-  if (deferred && !s.env->delay_warned && cfg->delay_warning.count() > 0) {
+  if (deferred && !s.env->delay_warned && cfg->delay_warning.count() > 0 &&
+      s.env->report_retry == 0) {
     next = std::min(next, s.env->arrival + cfg->delay_warning.count());
   }
   if (cfg->max_lifetime.count() > 0) {
@@ -407,34 +414,51 @@ void scheduler::record(envelope& env, const message_reader* message, bool remote
       delayed.push_back(i);
     }
   }
-  if (notify_ && message != nullptr) {
-    if (!failed.empty()) {
-      notify_(env, *message, report_kind::Failure, failed);
+  // A report is committed before its recipients are marked reported: when it cannot be
+  // (disk full, I/O error), they stay unreported and the message stays queued for another
+  // try, so neither the message nor its report is lost (a crash in between may only
+  // duplicate the report).
+  env.report_retry = 0;
+  bool owed = false;
+  const auto report = [&](report_kind kind, const std::vector<std::size_t>& rcpts) {
+    if (rcpts.empty()) {
+      return;
     }
-    if (!delivered.empty()) {
-      notify_(env, *message, report_kind::Delivered, delivered);
+    if (notify_) {  // without one (reports off) the recipients are simply done
+      if (message == nullptr) {
+        owed = true;
+        return;
+      }
+      if (auto r = notify_(env, *message, kind, rcpts); !r) {
+        spdlog::error("id={} event=dsn-deferred reason=\"{}\"", env.id, r.error().message);
+        owed = true;
+        return;
+      }
     }
-    if (!relayed.empty()) {
-      notify_(env, *message, report_kind::Relayed, relayed);
+    dirty = true;
+    for (std::size_t i : rcpts) {
+      env.recipients[i].reported = true;
     }
-    if (!delayed.empty() && !env.delay_warned && cfg->delay_warning.count() > 0 &&
-        now - env.arrival >= cfg->delay_warning.count()) {
-      notify_(env, *message, report_kind::Delay, delayed);
+  };
+  report(report_kind::Failure, failed);
+  report(report_kind::Delivered, delivered);
+  report(report_kind::Relayed, relayed);
+  if (notify_ && message != nullptr && !delayed.empty() && !env.delay_warned &&
+      cfg->delay_warning.count() > 0 && now - env.arrival >= cfg->delay_warning.count()) {
+    if (auto r = notify_(env, *message, report_kind::Delay, delayed); !r) {
+      spdlog::error("id={} event=dsn-deferred kind=delayed reason=\"{}\"", env.id,
+                    r.error().message);
+      owed = true;
+    } else {
       env.delay_warned = true;
       dirty = true;
     }
   }
-  dirty = dirty || !failed.empty() || !delivered.empty() || !relayed.empty();
-  for (std::size_t i : failed) {
-    env.recipients[i].reported = true;
+  if (owed) {
+    env.report_retry = now + retry_delay(*cfg, 0);
+    dirty = true;  // the recipients' outcomes are kept, unreported, for a restart too
   }
-  for (std::size_t i : delivered) {
-    env.recipients[i].reported = true;
-  }
-  for (std::size_t i : relayed) {
-    env.recipients[i].reported = true;
-  }
-  if (env.done()) {
+  if (env.done() && env.report_retry == 0) {
     if (auto r = spool_.remove(env.id); !r) {
       spdlog::error("id={} cannot remove queue file: {}", env.id, r.error().message);
     } else {

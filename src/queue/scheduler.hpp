@@ -59,9 +59,13 @@ class scheduler {
   using remote_fn =
       std::function<void(std::vector<remote_attempt>& batch, std::function<void()> done)>;
   // Queues a delivery status notification about `rcpts` of `env` (blocking: it commits a
-  // new message). Called on a worker thread.
-  using notify_fn = std::function<void(const envelope& env, const message_reader& message,
-                                       report_kind kind, const std::vector<std::size_t>& rcpts)>;
+  // new message). Called on a worker thread. Success means the report is durable in the
+  // spool (or there is deliberately nothing to send); only then are the recipients marked
+  // reported. On failure (disk full, I/O error) they stay unreported, the original stays
+  // queued, and the report is tried again after the first retry interval.
+  using notify_fn =
+      std::function<result<void>(const envelope& env, const message_reader& message,
+                                 report_kind kind, const std::vector<std::size_t>& rcpts)>;
   using clock_fn = std::function<std::int64_t()>;  // unix seconds
 
   scheduler(spool& s, config::queue_config cfg, deliver_fn deliver, unsigned workers,

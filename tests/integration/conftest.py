@@ -175,6 +175,8 @@ class Server:
     sections: dict = field(default_factory=dict)
     serve_args: tuple = ()
     passwords: dict = field(default_factory=dict)
+    # Extra environment for the server process (the fault shim's LD_PRELOAD, issue 13).
+    env: dict = field(default_factory=dict)
 
     ports: list = field(default_factory=list)
     proc: subprocess.Popen | None = None
@@ -310,7 +312,7 @@ class Server:
         self.proc = subprocess.Popen(
             [str(POSTHORN_BIN), "serve", "-c", str(self.config_path), *self.serve_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=self.root)
+            cwd=self.root, env={**os.environ, **self.env} if self.env else None)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         pending = list(self.ports)

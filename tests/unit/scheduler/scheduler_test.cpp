@@ -49,7 +49,12 @@ class SchedulerTest : public testing::Test {
         [this](const envelope& env, const message_reader&, report_kind kind,
                const std::vector<std::size_t>& rcpts) {
           std::lock_guard lock(reports_mu_);
+          if (fail_reports_ > 0) {
+            --fail_reports_;
+            return result<void>(fail(error::temp("4.3.0", "disk full")));
+          }
           reports_.push_back({env.id, kind, rcpts});
+          return result<void>();
         });
   }
 
@@ -60,6 +65,7 @@ class SchedulerTest : public testing::Test {
   };
   std::mutex reports_mu_;
   std::vector<report> reports_;
+  int fail_reports_ = 0;  // the next reports that cannot be queued
   std::size_t report_count() {
     std::lock_guard lock(reports_mu_);
     return reports_.size();
@@ -216,6 +222,48 @@ TEST_F(SchedulerTest, FailureIsReportedOnceAndExpiryFailsWith447) {
   EXPECT_EQ(reports_[1].rcpts, std::vector<std::size_t>{1});
   EXPECT_EQ(reports_[2].kind, report_kind::Failure);
   EXPECT_EQ(reports_[2].rcpts, std::vector<std::size_t>{1});
+}
+
+// The bounce-loss bug (issue 13): a report that cannot be queued (disk full, I/O error)
+// leaves the recipient unreported and the original queued, on disk too; the report is
+// tried again after the first retry interval, and only then does the message leave.
+TEST_F(SchedulerTest, ReportThatCannotBeQueuedKeepsTheMessageAndIsRetried) {
+  envelope env = commit_one(1);
+  fail_reports_ = 1;
+  std::atomic<int> calls{0};
+  start([&](std::vector<scheduler::attempt>& batch, const std::function<void()>& record) {
+    ++calls;
+    for (auto& a : batch) {
+      if (a.env->recipients[0].status == rcpt_status::Pending) {
+        a.env->recipients[0].status = rcpt_status::Failed;
+        a.env->recipients[0].last_reply = "550 5.1.1 no such user";
+      }
+    }
+    record();
+  });
+  sched_->submit(env);
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(reports_mu_);
+    return fail_reports_ == 0;
+  }));
+  // The failed try is over once the recipient's outcome is on disk, still unreported.
+  ASSERT_TRUE(eventually([&] {
+    auto e = spool_->load(env.id);
+    return e && e->recipients[0].status == rcpt_status::Failed;
+  }));
+  auto kept = spool_->load(env.id);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_FALSE(kept->recipients[0].reported);
+  EXPECT_EQ(sched_->size(), 1u);
+  EXPECT_EQ(report_count(), 0u);
+  now_ += 60;  // the first retry interval: the report is queued, the message leaves
+  sched_->poke();
+  ASSERT_TRUE(eventually([&] { return sched_->size() == 0; }));
+  EXPECT_EQ(calls.load(), 2);  // the report's retry is an attempt with nothing to deliver
+  std::lock_guard lock(reports_mu_);
+  ASSERT_EQ(reports_.size(), 1u);
+  EXPECT_EQ(reports_[0].kind, report_kind::Failure);
+  EXPECT_FALSE(fs::exists(dir_ / "active" / env.id));
 }
 
 TEST_F(SchedulerTest, HeldMessageIsNotDelivered) {
