@@ -347,3 +347,29 @@ uidls_file {tmp_path / 'uidls'}
     # keep off: deleted on the server at QUIT.
     assert srv.mail(ALICE) == []
     assert not list((srv.mailbox(ALICE) / "cur").iterdir())
+
+
+@pytest.mark.skipif(shutil.which("fetchmail") is None, reason="fetchmail not installed")
+def test_fetchmail_fetches_over_stls_and_keeps_with_keep(make_server, tmp_path):
+    srv = pop3_server(make_server, plaintext=False, sections=TLS)
+    files = deliver(srv, MESSAGES)
+    rc = tmp_path / "fetchmailrc"
+    out = tmp_path / "bsmtp"
+    rc.write_text(f'poll 127.0.0.1 service {srv.port_for("pop3")} protocol pop3 '
+                  f'auth password user "{ALICE}" password "{PASSWORD}" '
+                  f'sslproto "tls1.2+" no sslcertck keep fetchall\n')
+    rc.chmod(0o600)
+    env = {**NO_PROXY, "FETCHMAILHOME": str(tmp_path), "HOME": str(tmp_path)}
+    r = subprocess.run(["fetchmail", "--nodetach", "--nosyslog", "-f", str(rc), "--bsmtp",
+                        str(out)], capture_output=True, timeout=60, env=env)
+    # 0: mail fetched.
+    assert r.returncode == 0, r.stderr.decode() + r.stdout.decode()
+    got = out.read_bytes().replace(b"\r\n", b"\n")
+    for f in files:
+        # BSMTP is dot-stuffed SMTP; the message after our trace headers is there whole.
+        body = f.split(b"\n\n", 1)[1]
+        assert body.replace(b"\n.", b"\n..") in got
+    # keep: nothing removed; the messages were retrieved, so they are now seen.
+    assert srv.mail(ALICE) == []
+    assert sorted(p.name.endswith(":2,S") for p in (srv.mailbox(ALICE) / "cur").iterdir()) == \
+        [True, True]
