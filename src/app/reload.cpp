@@ -14,7 +14,8 @@ namespace posthorn::app {
 bool wants_server_tls(const config::config& cfg) {
   bool wants = cfg.tls.self_signed || std::filesystem::exists(cfg.tls.cert);
   for (const config::listen_config& l : cfg.listen) {
-    wants = wants || l.role == config::listener_role::Submissions;
+    wants = wants || l.role == config::listener_role::Submissions ||
+            l.role == config::listener_role::Pop3s;
   }
   return wants;
 }

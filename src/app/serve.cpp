@@ -311,10 +311,7 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
       spdlog::critical("{}", r.error().message);
       return 1;
     }
-    spdlog::info("event=listening address={} role={}", l.address,
-                 l.role == config::listener_role::Mx           ? "mx"
-                 : l.role == config::listener_role::Submission ? "submission"
-                                                               : "submissions");
+    spdlog::info("event=listening address={} role={}", l.address, config::role_name(l.role));
     lis->start();
     listeners.push_back(std::move(lis));
   }

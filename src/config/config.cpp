@@ -282,9 +282,14 @@ status loader::read_listen(const toml::node& v, config& cfg) const {
               l.role = listener_role::Submission;
             } else if (role == "submissions") {
               l.role = listener_role::Submissions;
+            } else if (role == "pop3") {
+              l.role = listener_role::Pop3;
+            } else if (role == "pop3s") {
+              l.role = listener_role::Pop3s;
             } else {
               return fail(value.source(), key,
-                          "unknown role \"" + role + "\" (expected mx, submission or submissions)");
+                          "unknown role \"" + role +
+                              "\" (expected mx, submission, submissions, pop3 or pop3s)");
             }
             return {};
           }
@@ -301,6 +306,9 @@ status loader::read_listen(const toml::node& v, config& cfg) const {
     }
     if (!have_address) {
       return fail(item.source(), name + ".address", "missing (every [[listen]] needs an address)");
+    }
+    if (l.proxy_protocol && is_pop3(l.role)) {
+      return fail(item.source(), name + ".proxy_protocol", "not supported on pop3 and pop3s listeners");
     }
     const auto ip = ip_address::parse(l.endpoint.host);
     std::string canonical = ip ? ip->str() : lower(l.endpoint.host);
@@ -584,6 +592,16 @@ status loader::read_limits(const toml::node& v, config& cfg) const {
         }
         if (k == "shutdown_timeout") {
           return read_duration(value, key, l.shutdown_timeout, true);
+        }
+        if (k == "pop3_timeout") {
+          if (auto st = read_duration(value, key, l.pop3_timeout, false); !st) {
+            return st;
+          }
+          // RFC 1939 §3: the autologout timer MUST be of at least 10 minutes.
+          if (l.pop3_timeout < std::chrono::minutes(10)) {
+            return fail(value.source(), key, "must be at least \"10m\" (RFC 1939 §3)");
+          }
+          return {};
         }
         return unknown_key(k, key, value);
       });

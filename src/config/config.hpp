@@ -18,14 +18,38 @@ namespace posthorn::config {
 using seconds = std::chrono::seconds;
 namespace fs = std::filesystem;
 
-enum class listener_role { Mx, Submission, Submissions };
+// pop3 and pop3s serve the Maildirs over POP3 (docs/pop3.md); pop3s with implicit TLS.
+enum class listener_role { Mx, Submission, Submissions, Pop3, Pop3s };
+
+// "mx", "submission", "submissions", "pop3", "pop3s".
+inline const char* role_name(listener_role r) {
+  switch (r) {
+    case listener_role::Mx:
+      return "mx";
+    case listener_role::Submission:
+      return "submission";
+    case listener_role::Submissions:
+      return "submissions";
+    case listener_role::Pop3:
+      return "pop3";
+    case listener_role::Pop3s:
+      return "pop3s";
+  }
+  return "mx";
+}
+
+// The listener speaks POP3 rather than SMTP.
+inline bool is_pop3(listener_role r) {
+  return r == listener_role::Pop3 || r == listener_role::Pop3s;
+}
 
 struct listen_config {
   std::string address = "127.0.0.1:2525";  // as written
   host_port endpoint{"127.0.0.1", 2525};   // parsed
   listener_role role = listener_role::Mx;
   // Offer AUTH without TLS (PLAIN and LOGIN then send passwords in the clear); for
-  // clients that cannot do TLS on a trusted network only. Moot on submissions (TLS first).
+  // clients that cannot do TLS on a trusted network only. Moot on submissions and pop3s
+  // (TLS first). On pop3 it allows USER/PASS and AUTH before STLS.
   bool allow_plaintext_auth = false;
   // A PROXY protocol header (HAProxy, v1 or v2) comes first on every connection and names
   // the client; a connection without a valid one is closed without a greeting.
@@ -97,6 +121,8 @@ struct limits_config {
   seconds shutdown_timeout = std::chrono::seconds(30);
   std::uint32_t errors = 10;
   std::uint64_t min_free_space = 100'000'000;  // below this, 452 4.3.1 before DATA
+  // POP3's autologout timer (RFC 1939 §3: at least 10 minutes), idle time between commands.
+  seconds pop3_timeout = std::chrono::minutes(10);
 };
 
 struct smtp_config {

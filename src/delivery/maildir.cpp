@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "mail/crlf_size.hpp"
 #include "queue/file_io.hpp"
 
 namespace posthorn::delivery {
@@ -66,6 +67,22 @@ std::uint64_t lf_size(std::string_view message) {
     ++crlf;
   }
   return message.size() - crlf;
+}
+
+// The octets the file takes in CRLF form (mail/crlf_size.hpp), Dovecot's ",W=": the
+// headers, then the message as lf_writer writes it (each CRLF made LF).
+std::uint64_t crlf_size(std::string_view headers, std::string_view message) {
+  mail::crlf_size_counter c;
+  c.feed(headers);
+  std::size_t from = 0;
+  for (std::size_t at = message.find("\r\n"); at != std::string_view::npos;
+       at = message.find("\r\n", from)) {
+    c.feed(message.substr(from, at - from));
+    c.feed("\n");
+    from = at + 2;
+  }
+  c.feed(message.substr(from));
+  return c.total();
 }
 
 // A header field body never holds a line break, whatever an address contains.
@@ -205,6 +222,7 @@ struct maildir::item {
   std::size_t source = 0;    // the writer whose marker holds the octets; for a duplicate,
                              // the item it follows
   std::uint64_t size = 0;    // octets of the file: headers and the message with LF ends
+  std::uint64_t crlf_size = 0;  // the same with CRLF line ends (POP3's size, ",W=")
   bool writer = false;       // its marker was written, not linked
   bool done_before = false;  // its new/ name exists: an earlier attempt delivered it
   bool linked = false;       // this attempt made its new/ name
@@ -264,9 +282,10 @@ fs::path maildir::marker_path(const fs::path& box, std::size_t rcpt) const {
 
 fs::path maildir::target_path(const item& it) const {
   if (env_->id.empty()) {
-    return it.box / "new" / fmt::format("{},S={}", unique_name(), it.size);
+    return it.box / "new" / fmt::format("{},S={},W={}", unique_name(), it.size, it.crlf_size);
   }
-  return it.box / "new" / fmt::format("{},S={}", it.marker.filename().string(), it.size);
+  return it.box / "new" /
+         fmt::format("{},S={},W={}", it.marker.filename().string(), it.size, it.crlf_size);
 }
 
 result<std::uint64_t> maildir::write_file(const fs::path& path, std::string_view headers,
@@ -317,6 +336,7 @@ void maildir::prepare(flush_mode mode) {
       env_->sender.empty() ? std::string("<>") : "<" + one_line(env_->sender.str()) + ">";
   // Known before anything is written: the size is part of the name a retry looks for.
   const std::uint64_t body_size = lf_size(message_);
+  const std::uint64_t body_crlf_size = crlf_size({}, message_);
   // Recipients with the same Delivered-To get the same octets: one file, hard links.
   std::unordered_map<std::string, std::size_t> writer_of;  // Delivered-To -> item
   // Delivered-To -> (mailbox, item) of the first recipient there
@@ -354,6 +374,7 @@ void maildir::prepare(flush_mode mode) {
     it.marker = marker_path(it.box, index);
     it.headers = fmt::format("Return-Path: {}\nDelivered-To: {}\n", return_path, delivered_to);
     it.size = it.headers.size() + body_size;
+    it.crlf_size = crlf_size(it.headers, {}) + body_crlf_size;  // the headers end in LF
     if (!env_->id.empty()) {
       it.target = target_path(it);
     }

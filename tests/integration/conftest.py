@@ -327,7 +327,8 @@ class Server:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
                     s.settimeout(5)
-                    if self.role_of(self.ports.index(port)) == "submissions":
+                    role = self.role_of(self.ports.index(port))
+                    if role in ("submissions", "pop3s"):
                         s = client_tls_context().wrap_socket(s)  # RFC 8314: TLS first
                     banner = b""
                     while not banner.endswith(b"\r\n"):
@@ -335,7 +336,7 @@ class Server:
                         if not chunk:
                             break
                         banner += chunk
-                    if banner.startswith(b"220"):
+                    if banner.startswith(b"+OK" if role.startswith("pop3") else b"220"):
                         s.sendall(b"QUIT\r\n")
                         try:  # let the server close its side before tests count sessions
                             while s.recv(4096):

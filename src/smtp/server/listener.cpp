@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/asio_unix.hpp"
+#include "pop3/connection.hpp"
 
 namespace posthorn::smtp {
 
@@ -78,6 +79,12 @@ void accept_loop(asio::io_context& io, Acceptor& acceptor, server_context& ctx,
             asio::steady_timer t(io, std::chrono::milliseconds(100));
             co_await t.async_wait(asio::use_awaitable);
             continue;
+          }
+          if constexpr (std::is_same_v<Acceptor, tcp::acceptor>) {
+            if (config::is_pop3(where.role)) {
+              pop3::spawn_connection(std::move(socket), ctx, where);
+              continue;
+            }
           }
           spawn_connection(std::move(socket), ctx, where);
         }

@@ -390,6 +390,33 @@ TEST(ConfigErrors, UnknownRole) {
             "listen[0].role");
 }
 
+TEST(ConfigPop3, RolesAndTimeout) {
+  auto cfg = load_string(
+      "[[listen]]\naddress = \"127.0.0.1:110\"\nrole = \"pop3\"\nallow_plaintext_auth = true\n"
+      "[[listen]]\naddress = \"127.0.0.1:995\"\nrole = \"pop3s\"\n"
+      "[limits]\npop3_timeout = \"15m\"\n",
+      k_origin);
+  ASSERT_TRUE(cfg) << cfg.error().str();
+  EXPECT_EQ(cfg->listen[0].role, listener_role::Pop3);
+  EXPECT_TRUE(cfg->listen[0].allow_plaintext_auth);
+  EXPECT_EQ(cfg->listen[1].role, listener_role::Pop3s);
+  EXPECT_TRUE(is_pop3(cfg->listen[1].role));
+  EXPECT_STREQ(role_name(cfg->listen[1].role), "pop3s");
+  EXPECT_EQ(cfg->limits.pop3_timeout, std::chrono::minutes(15));
+  auto dflt = load_string("", k_origin);
+  ASSERT_TRUE(dflt);
+  EXPECT_EQ(dflt->limits.pop3_timeout, std::chrono::minutes(10));
+}
+
+TEST(ConfigErrors, Pop3TimeoutBelowTenMinutesAndProxyOnPop3) {
+  auto e = load_bad("[limits]\npop3_timeout = \"9m\"\n");
+  expect_at(e, 2, "limits.pop3_timeout");
+  EXPECT_EQ(e.message, "must be at least \"10m\" (RFC 1939 §3)");
+  expect_at(load_bad("[[listen]]\naddress = \"127.0.0.1:110\"\nrole = \"pop3\"\n"
+                     "proxy_protocol = true\n"),
+            1, "listen[0].proxy_protocol");
+}
+
 TEST(ConfigErrors, BadCidr) {
   for (const char* bad : {"10.0.0.0/33", "::1/129", "10.0.0", "example.test", "10.0.0.0/", ""}) {
     const std::string text =

@@ -2,6 +2,7 @@
 // the folders, hard links for alias fan-out, and mailbox names that cannot escape.
 
 #include "delivery/maildir.hpp"
+#include "mail/crlf_size.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -16,6 +17,13 @@
 
 namespace posthorn::delivery {
 namespace {
+
+// The ",W=" of a file holding `lf` (mail/crlf_size.hpp).
+std::uint64_t crlf_of(std::string_view lf) {
+  posthorn::mail::crlf_size_counter c;
+  c.feed(lf);
+  return c.total();
+}
 
 using queue::envelope;
 using queue::recipient;
@@ -127,7 +135,8 @@ TEST_F(maildir_test, file_holds_return_path_delivered_to_and_the_message_with_lf
   // <queue id>.R<recipient>.<host>,S=<size>, the size of the file as written (known
   // before it is written: lone CR and LF count, only CRLF shrinks).
   EXPECT_EQ(files[0].filename().string(),
-            "0123456789AB.R0.mx.example.test,S=" + std::to_string(expected.size()));
+            "0123456789AB.R0.mx.example.test,S=" + std::to_string(expected.size()) +
+                ",W=" + std::to_string(crlf_of(expected)));
 
   for (const char* sub : {"tmp", "new", "cur"}) {
     EXPECT_TRUE(fs::is_directory(mailbox / sub)) << sub;
@@ -153,7 +162,7 @@ TEST_F(maildir_test, without_a_queue_id_names_are_unique_per_delivery) {
     const std::string name = f.filename().string();
     std::smatch m;
     ASSERT_TRUE(std::regex_match(
-        name, m, std::regex(R"((\d+)\.M(\d+)P(\d+)Q(\d+)\.mx\.example\.test,S=(\d+))")))
+        name, m, std::regex(R"((\d+)\.M(\d+)P(\d+)Q(\d+)\.mx\.example\.test,S=(\d+),W=(\d+))")))
         << name;
     EXPECT_EQ(std::stoull(m[5].str()), size);
     EXPECT_EQ(std::stoull(m[3].str()), static_cast<unsigned long long>(::getpid()));
@@ -364,7 +373,8 @@ TEST_F(maildir_test, a_queued_message_gets_the_same_name_in_new_at_every_attempt
   auto files = files_in(root_ / "example.test" / "bob" / "new");
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].filename().string(),
-            "0ABCDEFGHIJK.R1.mx.example.test,S=" + std::to_string(body.size()));
+            "0ABCDEFGHIJK.R1.mx.example.test,S=" + std::to_string(body.size()) +
+                ",W=" + std::to_string(crlf_of(body)));
   EXPECT_EQ(read_all(files[0]), body);
   EXPECT_TRUE(files_in(root_ / "example.test" / "bob" / "tmp").empty());
 }
@@ -483,7 +493,9 @@ TEST_P(maildir_crash_test, a_new_name_made_between_prepare_and_publish_counts_as
   m.prepare(GetParam());
   const fs::path marker = box("u1") / "tmp" / "0FANOUT00042.R0.mx.example.test";
   const fs::path target =
-      box("u1") / "new" / ("0FANOUT00042.R0.mx.example.test,S=" + std::to_string(file_.size()));
+      box("u1") / "new" /
+      ("0FANOUT00042.R0.mx.example.test,S=" + std::to_string(file_.size()) +
+       ",W=" + std::to_string(crlf_of(file_)));
   fs::create_hard_link(marker, target);  // link(2) will answer EEXIST
   m.publish(GetParam());
   auto out = m.outcomes();
