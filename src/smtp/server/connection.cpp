@@ -296,6 +296,39 @@ awaitable<std::expected<proxy_info, std::string>> read_proxy_header(
   }
 }
 
+// Runs the check chain for one step; the session supplies what it knows. A named
+// coroutine, not a lambda inside run_connection: GCC 12 miscompiles capturing lambda
+// coroutines there (see dns/resolver.cpp).
+awaitable<check_verdict> run_check_step(check_chain& checks, session& s,
+                                        config::listener_role role, check_step step,
+                                        const peer_info& peer) {
+  check_request r;
+  r.step = step;
+  r.role = role;
+  r.peer = &peer;
+  r.helo = s.helo_name();
+  r.auth_user = &s.authenticated();
+  r.tls = s.tls_active();
+  queue::message_writer* message = nullptr;
+  if (step != check_step::Connect && step != check_step::Helo) {
+    r.sender = &s.sender();
+  }
+  if (step == check_step::Rcpt) {
+    r.rcpt = &s.check_wanted().rcpt;
+  }
+  if (step == check_step::Message) {
+    r.envelope = &s.envelope();
+    r.message = &s.message();
+    message = &s.message();
+  }
+  check_verdict v = co_await checks.run(r, message);
+  if (v.refuse) {
+    spdlog::info("event=check-refused client=[{}] step={} code={}{}{}", peer.addr, to_string(step),
+                 v.refuse->code, v.log.empty() ? "" : " ", v.log);
+  }
+  co_return v;
+}
+
 template <class Socket>
 awaitable<void> run_connection(Socket socket, server_context& ctx, config::listen_config where) {
   // Held for the whole connection: a SIGHUP swaps ctx.cfg, and this session keeps the
@@ -354,34 +387,6 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
   }
   settings.check_steps = checks.steps() & ~step_bit(check_step::Connect);
   session s(std::move(settings), accounts, env_api, std::move(who.info));
-  // Runs the chain for one step; the session supplies what it knows.
-  auto run_checks = [&](check_step step, const peer_info& peer) -> awaitable<check_verdict> {
-    check_request r;
-    r.step = step;
-    r.role = where.role;
-    r.peer = &peer;
-    r.helo = s.helo_name();
-    r.auth_user = &s.authenticated();
-    r.tls = s.tls_active();
-    queue::message_writer* message = nullptr;
-    if (step != check_step::Connect && step != check_step::Helo) {
-      r.sender = &s.sender();
-    }
-    if (step == check_step::Rcpt) {
-      r.rcpt = &s.check_wanted().rcpt;
-    }
-    if (step == check_step::Message) {
-      r.envelope = &s.envelope();
-      r.message = &s.message();
-      message = &s.message();
-    }
-    check_verdict v = co_await checks.run(r, message);
-    if (v.refuse) {
-      spdlog::info("event=check-refused client=[{}] step={} code={}{}{}", peer.addr,
-                   to_string(step), v.refuse->code, v.log.empty() ? "" : " ", v.log);
-    }
-    co_return v;
-  };
 
   // A shutdown wakes the connection when it waits for input (between commands, or in
   // the middle of a message); the loop then decides whether to end the session.
@@ -446,7 +451,7 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
     }
     std::optional<reply> refusal;
     if ((checks.steps() & step_bit(check_step::Connect)) != 0) {
-      check_verdict v = co_await run_checks(check_step::Connect, s.peer());
+      check_verdict v = co_await run_check_step(checks, s, where.role, check_step::Connect, s.peer());
       refusal = std::move(v.refuse);
     }
     if (refusal) {
@@ -577,7 +582,7 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
       if (moved && (checks.steps() & step_bit(check_step::Connect)) != 0) {
         peer_info next = ch.peer;
         next.trusted = trusted;
-        check_verdict v = co_await run_checks(check_step::Connect, next);
+        check_verdict v = co_await run_check_step(checks, s, where.role, check_step::Connect, next);
         refusal = std::move(v.refuse);
       }
       s.client_done(trusted, moved, std::move(refusal));
@@ -611,7 +616,7 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
       continue;
     }
     if (a == action::Check) {
-      check_verdict v = co_await run_checks(s.check_wanted().step, s.peer());
+      check_verdict v = co_await run_check_step(checks, s, where.role, s.check_wanted().step, s.peer());
       a = s.check_done(std::move(v));
       if (a == action::Read) {
         a = feed_pending();
