@@ -76,7 +76,7 @@ TSAN_UNITS        ?= unit_scheduler unit_queue
 # abort_on_error: a report kills the process at once (a server then shows as died).
 export ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
-export TSAN_OPTIONS  ?= halt_on_error=1:second_deadlock_stack=1
+export TSAN_OPTIONS  ?= halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp
 
 $(ASAN_DIR)/build.ninja:
 	cmake -G Ninja -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Sanitize \
