@@ -8,7 +8,7 @@ CONFIG      ?= config/dev.toml
 PYTEST_ARGS ?=
 
 .PHONY: all bootstrap configure build run test unit integration bench clean distclean fuzz install \
-	torture alice soak
+	torture alice soak test-asan test-tsan ci
 
 all: build
 
@@ -64,16 +64,71 @@ soak: build
 	$(PYTHON) bench/soak/soak.py --bin $(BUILD_DIR)/posthorn --minutes $(SOAK_MINUTES) --svg soak.svg
 
 clean:
-	rm -rf $(BUILD_DIR) tests/integration/__pycache__ .pytest_cache
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) build-fuzz tests/integration/__pycache__ .pytest_cache
 
 # Also removes ./var: the state and the Maildirs that `make run` wrote.
 distclean: clean
 	rm -rf var
 
-# libFuzzer targets (tests/fuzz/), built with clang++-19 into build-fuzz/; FUZZ_SECONDS per
-# target (default 20). Not part of `make test`.
-fuzz:
+# libFuzzer targets (tests/fuzz/targets), built with clang++-19 into build-fuzz/;
+# FUZZ_SECONDS per target (default 20). Fails on a crash, a leak, a timeout or a broken
+# invariant. Not part of `make test`; `make ci` runs it.
+fuzz: bootstrap
 	tests/fuzz/run
+
+# Sanitizer builds (docs/development.md "Sanitizers"), each in its own folder with -O1 and
+# line tables only (a fresh machine builds them without ccache: CI time matters).
+# ASan + UBSan: every unit test, then the integration tests against the sanitized binary
+# (in parallel with pytest-xdist, ASAN_PYTEST_ARGS); the tests fail on any sanitizer
+# report in the server's log (conftest.py). TSan: the unit tests of the threaded parts
+# (the scheduler with its admin, drain and reload tests; the committer and the spool).
+ASAN_DIR          ?= build-asan
+TSAN_DIR          ?= build-tsan
+SAN_CXXFLAGS      ?= -O1 -g1 -fno-omit-frame-pointer
+ASAN_SANITIZE     := -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN_SANITIZE     := -fsanitize=thread
+ASAN_PYTEST_ARGS  ?= -n 2
+TSAN_UNITS        ?= unit_scheduler unit_queue
+# abort_on_error: a report kills the process at once (a server then shows as died).
+export ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS  ?= halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp
+
+$(ASAN_DIR)/build.ninja:
+	cmake -G Ninja -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Sanitize \
+	  -DCMAKE_CXX_FLAGS_SANITIZE="$(SAN_CXXFLAGS)" -DCMAKE_CXX_FLAGS="$(ASAN_SANITIZE)" \
+	  -DCMAKE_EXE_LINKER_FLAGS="$(ASAN_SANITIZE)"
+
+$(TSAN_DIR)/build.ninja:
+	cmake -G Ninja -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Sanitize \
+	  -DCMAKE_CXX_FLAGS_SANITIZE="$(SAN_CXXFLAGS)" -DCMAKE_CXX_FLAGS="$(TSAN_SANITIZE)" \
+	  -DCMAKE_EXE_LINKER_FLAGS="$(TSAN_SANITIZE)"
+
+test-asan: bootstrap $(ASAN_DIR)/build.ninja
+	ninja -C $(ASAN_DIR)
+	@status=0; \
+	echo "== unit tests under ASan + UBSan (ctest)"; \
+	(cd $(ASAN_DIR) && ctest --output-on-failure --no-tests=error -j2) || status=1; \
+	echo "== integration tests against the ASan + UBSan binary (pytest $(ASAN_PYTEST_ARGS))"; \
+	POSTHORN_BIN=$(CURDIR)/$(ASAN_DIR)/posthorn POSTHORN_SANITIZED=1 \
+	  $(PYTHON) -m pytest -q tests/integration $(ASAN_PYTEST_ARGS) $(PYTEST_ARGS) || status=1; \
+	exit $$status
+
+# setarch -R: TSan's shadow memory wants the address layout without ASLR on kernels with
+# many mmap random bits ("unexpected memory mapping").
+test-tsan: bootstrap $(TSAN_DIR)/build.ninja
+	ninja -C $(TSAN_DIR) $(TSAN_UNITS)
+	@status=0; \
+	for t in $(TSAN_UNITS); do \
+	  echo "== $$t under TSan"; \
+	  setarch "$$(uname -m)" -R $(TSAN_DIR)/$$t --gtest_brief=1 || status=1; \
+	done; \
+	exit $$status
+
+# What CI runs (.ci/run, in a fresh root): make test, then the fuzz budget, the TSan and
+# the ASan runs; every step runs, each is timed, and the target fails when any failed.
+ci:
+	scripts/ci
 
 # Installs the binary as $(PREFIX)/sbin/posthorn, /usr/sbin/sendmail and /usr/bin/mailq as
 # links to it (relative, so they also resolve inside DESTDIR), and the systemd unit when

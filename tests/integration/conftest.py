@@ -93,8 +93,9 @@ def run_cli(*args: str, config: Path | None = None, stdin: str | None = None,
 _hash_cache: dict[str, str] = {}
 
 
-def _hash_with_binary(tmp: Path, address: str, password: str) -> str | None:
-    """Asks `posthorn user add` for the hash (preferred: the server's own format)."""
+def _hash_with_binary(tmp: Path, address: str, password: str) -> str:
+    """Asks `posthorn user add` for the hash: the server's own command and format. A
+    failing command fails the test (no stand-in hash that would hide it)."""
     cfg = tmp / "hash.toml"
     users = tmp / "users"
     if users.exists():
@@ -106,24 +107,15 @@ def _hash_with_binary(tmp: Path, address: str, password: str) -> str | None:
         f"aliases_file = {toml_str(tmp / 'aliases')}\n"
     )
     (tmp / "aliases").write_text("")
-    try:
-        r = run_cli("user", "add", address, config=cfg, stdin=password + "\n")
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    r = run_cli("user", "add", address, config=cfg, stdin=password + "\n")
     if r.returncode != 0 or not users.exists():
-        return None
+        pytest.fail(f"`posthorn user add {address}` failed (exit {r.returncode}): "
+                    f"{r.stderr.strip()}", pytrace=False)
     for line in users.read_text().splitlines():
         if line.startswith(address + ":"):
             return line.split(":", 1)[1].strip()
-    return None
-
-
-def _hash_with_crypt(password: str) -> str:
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt  # libcrypt's crypt(3), as the server uses
-    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512))
+    pytest.fail(f"`posthorn user add {address}` wrote no line for it to {users}:\n"
+                f"{users.read_text()}", pytrace=False)
 
 
 def password_hash(tmp_root: Path, address: str, password: str = PASSWORD) -> str:
@@ -131,8 +123,7 @@ def password_hash(tmp_root: Path, address: str, password: str = PASSWORD) -> str
     if key not in _hash_cache:
         scratch = tmp_root / f"hash{len(_hash_cache)}"
         scratch.mkdir(parents=True, exist_ok=True)
-        h = _hash_with_binary(scratch, address, password)
-        _hash_cache[key] = h if h else _hash_with_crypt(password)
+        _hash_cache[key] = _hash_with_binary(scratch, address, password)
     return _hash_cache[key]
 
 
@@ -378,15 +369,25 @@ class Server:
             return "(no server log)"
         return "\n".join(lines[-n:])
 
-    def wait_log(self, pattern: str, timeout: float = 10.0) -> re.Match:
-        """The first log line matching the regular expression, waiting (bounded) for it."""
+    def log_text(self, since_start: bool = False) -> str:
+        """The whole server log; with since_start only what the latest start wrote."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        if since_start:
+            marker = f"---- start {self.starts} ----\n"
+            text = text[text.rfind(marker) + len(marker):] if marker in text else ""
+        return text
+
+    def wait_log(self, pattern: str, timeout: float = 10.0,
+                 since_start: bool = False) -> re.Match:
+        """The first log line matching the regular expression, waiting (bounded) for it;
+        since_start: only lines of the latest start (after a restart)."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                text = self.log_path.read_text(errors="replace")
-            except OSError:
-                text = ""
+            text = self.log_text(since_start)
             for line in text.splitlines():
                 m = rx.search(line)
                 if m:
@@ -492,6 +493,18 @@ def start_tls(conn: SmtpConn) -> None:
     conn.sock = client_tls_context().wrap_socket(conn.sock)
 
 
+SANITIZER_RE = re.compile(r"^(==\d+==ERROR: \w+Sanitizer|WARNING: ThreadSanitizer|"
+                          r"SUMMARY: \w+Sanitizer|.*: runtime error: )", re.MULTILINE)
+
+
+def sanitizer_report(log: str) -> str:
+    """The first sanitizer report in a log and what follows it (a few dozen lines), or ""."""
+    m = SANITIZER_RE.search(log)
+    if not m:
+        return ""
+    return "\n".join(log[m.start():].splitlines()[:60])
+
+
 @pytest.fixture
 def make_server(tmp_path, tmp_path_factory):
     """Factory: make_server(vrfy=False, limits={...}, ...) -> a started Server."""
@@ -518,6 +531,12 @@ def make_server(tmp_path, tmp_path_factory):
         srv = died[0]
         pytest.fail(f"posthorn exited on its own during the test (status "
                     f"{srv.proc.returncode}):\n{srv.log_tail()}", pytrace=False)
+    # A sanitized binary (make test-asan) reports into the server's log, also at the exit
+    # that stop() caused (LeakSanitizer): any report fails the test.
+    for srv in servers:
+        report = sanitizer_report(srv.log_text())
+        if report:
+            pytest.fail(f"sanitizer report in {srv.log_path}:\n{report}", pytrace=False)
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ the report lands in her Maildir and Python's email package reads it).
 import re
 
 from conftest import HOSTNAME
-from peers import MX1, remote, settled_reports, submit, wait_until  # noqa: F401
+from peers import (MX1, OTHER_MX, parse_report, remote, settled_reports,  # noqa: F401
+                   submit, wait_until)
 from smtpclient import make_message
 
 ALICE = "alice@example.test"
@@ -120,3 +121,43 @@ def test_utf8_envelope_to_a_peer_without_smtputf8_bounces_with_5_6_7(remote):
     (rep,) = settled_reports(srv, remote, ALICE, 1)
     assert_failed(rep, rcpt, "5.6.7")
     assert not mx1.messages, remote.describe()
+
+
+def test_bounce_to_a_remote_sender_is_relayed_to_the_senders_mx(remote):
+    """The sender is elsewhere (other.test, MX mx.other.test): the report goes out by SMTP
+    from the null sender to that MX, and it is a report about the right recipient."""
+    other = remote.peer(OTHER_MX)
+    srv = remote.make_server(retry=["1h"])
+    sender = "carol@other.test"
+    submit(srv, sender, ["bob@nxdomain.test"], make_message(subject="to nowhere, from afar"))
+    (tx,) = other.wait_for_messages(1, detail=remote.describe)
+    wait_until(lambda: not srv.spool_files(), "the spool empties", detail=remote.describe)
+    assert tx.mail_from == "", "a report comes from the null sender (RFC 5321 §4.5.5)"
+    assert tx.rcpt_tos == [sender]
+    assert len(other.messages) == 1, remote.describe()
+    rep = parse_report(tx.data)
+    assert HOSTNAME in rep.per_message.get("reporting-mta", ""), rep.per_message
+    assert len(rep.recipients) == 1, rep.recipients
+    group = rep.recipient("bob@nxdomain.test")
+    assert group.get("action", "").lower() == "failed", group
+    assert group.get("status") == "5.1.2", group
+    assert sender in str(rep.msg["To"] or "")
+    assert str(rep.msg["Auto-Submitted"] or "").lower().startswith("auto-replied")
+    assert "Subject: to nowhere, from afar" in returned_text(rep)
+
+
+def test_5xx_at_the_end_of_data_bounces_with_the_peers_status(remote):
+    """The peer takes MAIL and RCPT, then refuses the message after its end (RFC 5321
+    §4.2.5): final; alice gets one report naming the peer's reply, nothing is retried."""
+    other = remote.peer(OTHER_MX)
+    other.fail_data("554 5.6.0 Message content rejected")
+    srv = remote.make_server(retry=["1s"])  # a retry, were there one, would come at once
+    submit(srv, ALICE, ["dave@other.test"], make_message(subject="refused content"))
+    (rep,) = settled_reports(srv, remote, ALICE, 1)
+    group = assert_failed(rep, "dave@other.test", "5.6.0")
+    diagnostic = group.get("diagnostic-code", "")
+    assert re.search(r"554[ -]5\.6\.0", diagnostic) and "content rejected" in diagnostic, group
+    assert "Subject: refused content" in returned_text(rep)
+    (tx,) = other.transactions  # one attempt only
+    assert tx.data_started and not tx.delivered and tx.data_reply.startswith("554"), \
+        remote.describe()

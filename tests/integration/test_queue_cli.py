@@ -15,6 +15,7 @@ import stat
 import subprocess
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from conftest import POSTHORN_BIN, free_port, run_cli
 from peers import MX1, remote, submit, wait_until  # noqa: F401
@@ -24,7 +25,6 @@ SENDER = "someone@example.net"
 ALICE = "alice@example.test"
 BOB_REMOTE = "bob@remote.test"
 REFUSAL = "451 4.3.0 Try again later"
-QUIET = 2.0  # seconds to watch that something does NOT happen (a held message stays)
 
 
 # ---------------------------------------------------------------------------
@@ -206,9 +206,14 @@ def test_flush_of_one_id_delivers_that_message_only(remote):
     (tx,) = mx1.wait_for_messages(1, detail=remote.describe)
     assert b"Subject: this one\r\n" in tx.data
     wait_until(lambda: qid1 not in spool_ids(srv), "the flushed message leaves the spool")
-    time.sleep(QUIET)
+    # Had the flush made qid2 due too, it would have been taken in the same turn as qid1
+    # (the scheduler takes everything due at once): by now it would be out for delivery
+    # or past its second attempt. It is neither.
+    reply = _exchange(control_socket(srv), b'{"op": "list"}\n')
+    assert reply["ok"] is True and qid2 not in reply["attempting"], reply
+    (m,) = reply["messages"]
+    assert m["id"] == qid2 and m["recipients"][0]["attempts"] == 1, m
     assert len(mx1.messages) == 1, remote.describe()
-    assert [m["id"] for m in queue_json(srv)] == [qid2]
 
 
 # ---------------------------------------------------------------------------
@@ -225,16 +230,18 @@ def test_held_message_waits_through_flush_and_restart_until_released(remote):
     assert queue(srv, "list").stdout.count(qid + "!") == 1
     assert re.search(rf"id={qid} event=held\b", srv.log_path.read_text()), srv.log_tail()
 
-    queue(srv, "flush")
-    queue(srv, "flush", qid)
-    time.sleep(QUIET)
+    # The scheduler's own answers: a flush leaves a held message where it is.
+    assert queue(srv, "flush").stdout.strip() == "flushed 0 message(s)"
+    assert queue(srv, "flush", qid).stdout.strip() == f"{qid}: held, not flushed (release it)"
     assert not mx1.messages, "a held message is not delivered, flushed or not"
 
     # Held on disk: a restart keeps it held.
     assert srv.stop() == 0
     srv.restart()
+    srv.wait_log(r"event=recovered messages=1\b", since_start=True)
     assert entry(srv, qid)["held"] is True
-    time.sleep(QUIET)
+    # Recovered held: not scheduled at all, so nothing is due.
+    assert queue(srv, "flush").stdout.strip() == "flushed 0 message(s)"
     assert not mx1.messages, remote.describe()
 
     r = queue(srv, "release", qid)
@@ -274,10 +281,11 @@ def test_delete_removes_the_message_and_it_is_never_delivered(remote):
     assert [m["id"] for m in queue_json(srv)] == [keep]
     assert re.search(rf"id={qid} event=deleted\b", srv.log_path.read_text()), srv.log_tail()
 
-    queue(srv, "flush")
+    # Only the kept message is left for a flush to make due.
+    assert queue(srv, "flush").stdout.strip() == "flushed 1 message(s)"
     (tx,) = mx1.wait_for_messages(1, detail=remote.describe)
     assert b"Subject: kept\r\n" in tx.data
-    time.sleep(QUIET)
+    wait_until(lambda: not spool_ids(srv), "the spool empties", detail=remote.describe)
     assert len(mx1.messages) == 1, "the deleted message never went out"
     assert queue(srv, "show", qid, check=False).returncode == 1
 
@@ -297,8 +305,7 @@ def test_delete_all_empties_the_queue_held_messages_too(remote):
     log = srv.log_path.read_text()
     for qid in qids:
         assert re.search(rf"id={qid} event=deleted\b", log), srv.log_tail()
-    queue(srv, "flush")
-    time.sleep(QUIET)
+    assert queue(srv, "flush").stdout.strip() == "flushed 0 message(s)"
     assert not mx1.messages, remote.describe()
     # Gone for good: nothing comes back after a restart.
     srv.stop()
@@ -397,3 +404,62 @@ def test_bad_requests_get_a_json_error_and_the_server_carries_on(make_server):
     assert reply["ok"] is True and reply["messages"] == []
     assert srv.running()
     assert queue(srv, "list").returncode == 0
+
+
+def test_control_socket_refuses_another_user_by_peer_uid_not_only_by_mode(make_server,
+                                                                           tmp_path):
+    """Even with the socket's mode widened to 0666 and reachable from a world-readable
+    folder, a client running as another uid (nobody) is refused on its SO_PEERCRED uid:
+    no reply, the connection closed, a log line; the same request as root is answered."""
+    import pwd
+    import shutil
+    import sys
+    import tempfile
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a client as another user")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody'")
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("setpriv (util-linux) is not installed", pytrace=False)
+    srv = make_server()
+    sock = control_socket(srv)
+    # A second name for the socket in a folder anyone may enter (pytest's temp folders
+    # are 0700), and a mode that lets anyone connect: only the uid check is left.
+    public = Path(tempfile.mkdtemp(prefix="posthorn-ctl-"))
+    try:
+        public.chmod(0o755)
+        link = public / "control.sock"
+        os.link(sock, link)
+        os.chmod(link, 0o666)
+        # Whatever the server sends before it hangs up (a reset, as the request is left
+        # unread, counts as hanging up).
+        client = ("import socket, sys\n"
+                  "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+                  "s.settimeout(20)\n"
+                  "s.connect(sys.argv[1])\n"
+                  "buf = b''\n"
+                  "try:\n"
+                  "    s.sendall(b'{\"op\": \"list\"}\\n')\n"
+                  "    while True:\n"
+                  "        chunk = s.recv(4096)\n"
+                  "        if not chunk:\n"
+                  "            break\n"
+                  "        buf += chunk\n"
+                  "except (ConnectionResetError, BrokenPipeError):\n"
+                  "    pass\n"
+                  "sys.stdout.write(repr(buf))\n")
+        r = subprocess.run([setpriv, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                            "--clear-groups", sys.executable, "-c", client, str(link)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "b''", f"another user got an answer: {r.stdout}"
+        srv.wait_log(r"control: refused a client of another user")
+        # Root, through the same name: answered.
+        assert _exchange(link, b'{"op": "list"}\n')["ok"] is True
+        assert srv.running()
+    finally:
+        shutil.rmtree(public, ignore_errors=True)

@@ -1,6 +1,8 @@
 """Who may receive: local users, unknown and relocated users, relaying, address forms
 (null sender, source routes, quoted local parts, user+tag, SMTPUTF8), and loops."""
 
+import pytest
+
 from conftest import parse_delivered
 from smtpclient import make_message
 
@@ -180,3 +182,47 @@ def test_100_received_headers_is_not_yet_a_loop(server):
     with server.session() as c:
         c.send_mail("someone@example.net", ["alice@example.test"], msg)
     server.wait_for_mail("alice@example.test")
+
+
+def test_upper_case_local_part_reaches_the_users_maildir(server):
+    """RFC 5321 §2.4 lets a server treat local parts case-insensitively; ours are, as the
+    users file is: RCPT TO:<ALICE@...> lands in alice's Maildir, Delivered-To as given."""
+    msg = make_message(subject="shouted")
+    with server.session() as c:
+        qid = c.send_mail("someone@example.net", ["ALICE@EXAMPLE.TEST"], msg)
+    (raw,) = server.wait_for_mail("alice@example.test")
+    server.wait_spool_empty()
+    d = parse_delivered(raw)
+    assert d.message == msg.replace(b"\r\n", b"\n")
+    assert f"id {qid}" in d.received
+    assert d.delivered_to.lower() == "alice@example.test", d.delivered_to
+    assert not server.mailbox("ALICE@example.test").exists(), "one Maildir per user"
+
+
+# Sender-specified routing through us, and address literals: from a client that may not
+# relay, each is a relay attempt (Postfix's reject_unauth_destination) and refused with
+# 5.7.1, whether or not the part after the routing character names a local user.
+RELAY_ATTEMPTS = [
+    "bob%remote.example@example.test",          # percent hack
+    "alice%example.test@example.test",          # percent hack to a local user
+    "remote.example!bob@example.test",          # bang path
+    "example.test!alice@example.test",          # bang path to a local user
+    '"bob@remote.example"@example.test',        # a quoted "@"
+    '"alice@example.test"@example.test',        # a quoted "@" naming a local user
+    "bob@[127.0.0.2]",                          # IP literal
+    "bob@[IPv6:::1]",                           # IPv6 literal
+    "bob%remote.example@[127.0.0.2]",           # both
+]
+
+
+@pytest.mark.parametrize("rcpt", RELAY_ATTEMPTS)
+def test_relay_attempt_from_an_untrusted_client_is_refused_5_7_1(make_server, rcpt):
+    srv = make_server(trusted_networks=[])
+    with srv.session() as c:
+        assert c.cmd("MAIL FROM:<someone@example.net>").code == 250
+        r = c.cmd(f"RCPT TO:<{rcpt}>")
+        assert r.code in (550, 554) and r.enhanced == "5.7.1", r
+        # Nothing was accepted: no transaction to send.
+        assert c.cmd("DATA").code in (503, 554)
+        assert c.cmd("RCPT TO:<alice@example.test>").code == 250  # local mail still welcome
+    assert not srv.spool_files()

@@ -138,3 +138,22 @@ def test_one_transaction_carries_every_recipient_of_a_domain(remote):
     assert len(mx1.transactions) == 1, f"one MAIL for the domain\n{remote.describe()}"
     (tx,) = mx1.messages
     assert sorted(tx.rcpt_tos) == ["bob@remote.test", "carol@remote.test"]
+
+
+def test_4xx_at_the_end_of_data_defers_and_the_retry_delivers_once(remote):
+    """The only MX takes the message and answers 451 after its end: deferred (no bounce),
+    retried, then delivered; the peer holds exactly one accepted copy."""
+    other = remote.peer(OTHER_MX)
+    other.fail_data("451 4.3.0 Queue file write error", times=1)
+    srv = remote.make_server(retry=["1s"])
+    qid = submit(srv, ALICE, ["dave@other.test"], make_message(subject="second time lucky"))
+    srv.wait_log(rf"id={qid} .*to=<dave@other.test>.*status=deferred", timeout=15)
+    (tx,) = other.wait_for_messages(1, detail=remote.describe)
+    wait_until(lambda: not srv.spool_files(), "the spool empties", detail=remote.describe)
+    assert b"Subject: second time lucky\r\n" in tx.data
+    first, second = other.transactions
+    assert first.data_started and not first.delivered and first.data_reply.startswith("451")
+    assert second.delivered and second.data_reply.startswith("250")
+    assert len(other.messages) == 1, remote.describe()
+    srv.wait_log(rf"id={qid} .*to=<dave@other.test>.*status=sent")
+    assert srv.mail(ALICE) == [], "a deferral is no bounce"

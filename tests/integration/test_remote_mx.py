@@ -163,3 +163,43 @@ def test_an_mx_host_with_a_and_aaaa_is_tried_on_both_addresses(remote):
     assert tx.rcpt_tos == ["erin@dual.test"]
     wait_until(lambda: not srv.spool_files(), "the spool empties", detail=remote.describe)
     assert down.accepted >= 1, "the A address comes first (resolver order) and was tried"
+
+
+def test_mail_whose_mx_is_this_server_bounces_5_4_6_instead_of_looping(tmp_path, make_server):
+    """loop.test's MX is 127.0.0.1, and mail to MX hosts goes to the port this server
+    listens on: sending it there would loop (DESIGN.md §4.2 compares address and port
+    with our own listeners). The sender gets a 5.4.6 report; nothing is sent anywhere."""
+    from conftest import free_port
+    from peers import DnsServer, parse_report
+    dns = DnsServer(tmp_path / "loop-dns", extra_zone=(
+        'local-zone: "loop.test." static\n'
+        'local-data: "loop.test. 300 IN MX 10 mx.loop.test."\n'
+        'local-data: "mx.loop.test. 300 IN A 127.0.0.1"\n')).start()
+    try:
+        srv = make_server(start=False, nameservers=[dns.address], smarthost="",
+                          queue={"retry": ["1h"], "delay_warning": "0s"})
+        port = free_port()
+        srv.ports = [port]
+        srv.outbound_port = port  # MX hosts are reached on our own SMTP port
+        srv.write_config()
+        srv.restart()
+        qid = submit(srv, ALICE, ["bob@loop.test"], make_message(subject="round and round"))
+        (raw,) = srv.wait_for_mail(ALICE)
+        srv.wait_spool_empty()
+        assert len(srv.mail(ALICE)) == 1
+        assert raw.startswith(b"Return-Path: <>\n"), raw[:200]
+        rep = parse_report(raw)
+        group = rep.recipient("bob@loop.test")
+        assert group.get("action", "").lower() == "failed", group
+        assert group.get("status") == "5.4.6", group
+        assert "loops back to myself" in group.get("diagnostic-code", "") + \
+            rep.msg.get_payload()[0].get_content(), rep.recipients
+        # Never handed to itself: the only message this server accepted over SMTP is the
+        # one submitted above (a loop would show as more event=queued lines); the report
+        # was queued directly (event=dsn).
+        log = srv.log_text()
+        queued = [line for line in log.splitlines() if " event=queued " in line]
+        assert len(queued) == 1 and f"id={qid} " in queued[0], queued
+        assert re.search(rf"id={qid} event=dsn kind=\w+", log), log
+    finally:
+        dns.stop()

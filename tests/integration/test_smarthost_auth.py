@@ -6,15 +6,17 @@ The smarthost is aiosmtpd with a self-signed certificate (openssl), STARTTLS and
 required (auth_require_tls), and an authenticator that records every login it sees.
 """
 
+import base64
+import json
+import socket
 import subprocess
 import threading
-import time
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from conftest import free_port
+from conftest import free_port, run_cli
 from peers import submit, wait_until
 from smtpclient import make_message
 
@@ -139,7 +141,11 @@ def test_wrong_password_defers_and_does_not_bounce(make_server, tmp_path):
         wait_until(lambda: "status=deferred" in srv.log_path.read_text(errors="replace"),
                    "the recipient is deferred",
                    detail=lambda: smart.describe() + "\n" + srv.log_tail())
-        time.sleep(0.5)  # a bounce, if one were made, would be delivered locally by now
+        # The outcome is recorded (queue state): a bounce, had one been made, would be
+        # committed before that (a second queue file) or already in alice's Maildir.
+        listed = wait_until(lambda: queued_deferred(srv), "the recipient is recorded deferred",
+                            detail=lambda: smart.describe() + "\n" + srv.log_tail())
+        assert len(listed) == 1, listed
         with smart.lock:
             assert smart.logins and all(not ok for *_, ok in smart.logins), smart.describe()
             assert not smart.messages
@@ -152,33 +158,107 @@ def test_wrong_password_defers_and_does_not_bounce(make_server, tmp_path):
         assert PASSWORD not in log
 
 
+class RecordingPeer:
+    """A bare SMTP server (one thread per connection) that offers AUTH PLAIN LOGIN but
+    not STARTTLS, and records every octet it receives: what was on the wire."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.received = bytearray()
+        self.sessions_done = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(8)
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            conn.settimeout(30)
+            f = conn.makefile("rwb", buffering=0)
+            f.write(b"220 smarthost.test ESMTP\r\n")
+            in_data = False
+            try:
+                for line in f:
+                    with self.lock:
+                        self.received += line
+                    verb = line[:4].upper()
+                    if in_data:
+                        if line == b".\r\n":
+                            in_data = False
+                            f.write(b"250 2.0.0 OK\r\n")
+                    elif verb == b"EHLO":
+                        f.write(b"250-smarthost.test\r\n250-AUTH PLAIN LOGIN\r\n"
+                                b"250 ENHANCEDSTATUSCODES\r\n")
+                    elif verb == b"AUTH":
+                        f.write(b"535 5.7.8 no\r\n")
+                    elif verb == b"DATA":
+                        in_data = True
+                        f.write(b"354 go on\r\n")
+                    elif verb == b"QUIT":
+                        f.write(b"221 2.0.0 bye\r\n")
+                        break
+                    else:
+                        f.write(b"250 2.0.0 OK\r\n")
+            except OSError:
+                pass
+        with self.lock:
+            self.sessions_done += 1
+
+    def wire(self) -> bytes:
+        with self.lock:
+            return bytes(self.received)
+
+    def close(self):
+        self.sock.close()
+
+
+def queued_deferred(srv) -> list | None:
+    """`queue list --json` once the remote recipient is recorded deferred, else None."""
+    r = run_cli("queue", "list", "--json", config=srv.config_path)
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(r.stdout)
+    rcpts = [x for m in listed for x in m["recipients"] if x["address"] == RCPT]
+    return listed if rcpts and all(x["status"] == "deferred" for x in rcpts) else None
+
+
 def test_no_starttls_no_password_on_the_wire(make_server, tmp_path):
-    """A smarthost without STARTTLS never sees the credentials: the mail waits."""
-    seen: list[bytes] = []
-
-    class Plain:
-        async def handle_DATA(self, server, session, envelope):
-            seen.append(envelope.content)
-            return "250 2.0.0 OK"
-
-    port = free_port()
-    controller = Controller(Plain(), hostname="127.0.0.1", port=port,
-                            auth_require_tls=False, decode_data=False, ready_timeout=10)
-    controller.start()
+    """A smarthost that offers AUTH but not STARTTLS never sees the credentials: the
+    peer's record of every octet it received holds no AUTH command and neither the
+    password nor its base64 forms (PLAIN, LOGIN); the mail waits in the queue."""
+    peer = RecordingPeer()
     try:
-        class Where:
-            pass
-        where = Where()
-        where.port = port
-        srv = make_auth_server(make_server, tmp_path, where,
+        srv = make_auth_server(make_server, tmp_path, peer,
                                f'smarthost_user = "{USER}"\n'
                                f'smarthost_password = "{PASSWORD}"\n')
         submit(srv, SENDER, [RCPT], make_message(subject="no tls"))
-        wait_until(lambda: "status=deferred" in srv.log_path.read_text(errors="replace"),
-                   "the recipient is deferred", detail=srv.log_tail)
+        wait_until(lambda: queued_deferred(srv), "the recipient is recorded deferred",
+                   detail=srv.log_tail)
+        # The server has finished with the peer (QUIT or hang-up): its record is complete.
+        wait_until(lambda: peer.sessions_done >= 1, "the session with the peer ends",
+                   detail=lambda: repr(peer.wire()))
+        wire = peer.wire()
+        assert wire.upper().startswith(b"EHLO "), wire
+        assert b"\r\nAUTH" not in wire.upper() and not wire.upper().startswith(b"AUTH"), wire
+        secrets = [PASSWORD.encode(), base64.b64encode(PASSWORD.encode()),
+                   base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()),
+                   base64.b64encode(f"{USER}\0{USER}\0{PASSWORD}".encode())]
+        for secret in secrets:
+            assert secret not in wire, (secret, wire)
+        assert b"MAIL FROM" not in wire.upper(), "no mail without the login it needs"
         log = srv.log_path.read_text(errors="replace")
         assert "smarthost requires TLS for AUTH" in log
-        assert not seen
+        assert PASSWORD not in log
         assert srv.spool_files()
     finally:
-        controller.stop()
+        peer.close()

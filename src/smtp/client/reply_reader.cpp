@@ -165,8 +165,11 @@ peer_extensions parse_ehlo(const reply& r) {
     std::string keyword = upper(w.front());
     std::vector<std::string_view> args(w.begin() + 1, w.end());
     // Some old servers write "AUTH=LOGIN PLAIN" (before RFC 2554 was final).
+    // A bare "AUTH=" names no mechanism (found by fuzz_reply: it used to add "").
     if (keyword.starts_with("AUTH=")) {
-      args.insert(args.begin(), std::string_view(w.front()).substr(5));
+      if (const std::string_view first = std::string_view(w.front()).substr(5); !first.empty()) {
+        args.insert(args.begin(), first);
+      }
       keyword = "AUTH";
     }
     if (keyword == "PIPELINING") {

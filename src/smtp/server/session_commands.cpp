@@ -199,8 +199,17 @@ void session::on_rcpt(const command& c) {
     error_reply(452, "4.5.3", "Error: too many recipients");
     return;
   }
-  policy::lookup l = accounts_->find(addr);
   std::string who = bracketed(addr);
+  // Sender-specified routing through us (user%host@us, host!user@us, "user@host"@us) is
+  // a relay attempt from a client that may not relay, whatever the rest names: Postfix's
+  // reject_unauth_destination refuses it too, and a gateway that honoured it would be an
+  // open relay.
+  if (!peer_.trusted && !auth_user_ && addr.local.find_first_of("%!@") != std::string::npos) {
+    ++stats_.recipients_rejected;
+    error_reply(550, "5.7.1", who + ": Relaying denied (sender-specified routing)");
+    return;
+  }
+  policy::lookup l = accounts_->find(addr);
   bool local = true;
   switch (l.kind) {
     case policy::recipient_kind::User:

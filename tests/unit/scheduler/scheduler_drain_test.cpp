@@ -72,13 +72,21 @@ TEST_F(SchedulerDrainTest, BusyCountsAFlightUntilItsOutcomeIsRecorded) {
 }
 
 TEST_F(SchedulerDrainTest, NoAttemptStartsOnceDraining) {
+  // Proved without a sleep: a flight out before the drain lands after a message was
+  // submitted. The scheduler's thread records the landing, lowers busy() and, with its
+  // lock held throughout, goes on to its next turn; a message due then would be taken in
+  // that turn, raising busy() again until its flight landed (never, here). So busy()
+  // reading 0 after the landing shows that turn ended without starting an attempt.
+  envelope first = commit_one(/*remote=*/true);
+  sched_->submit(std::move(first));
+  ASSERT_TRUE(eventually([&] { return remote_attempts_.load() == 1; }));
   sched_->drain();
   envelope env = commit_one(/*remote=*/true);
   const std::string id = env.id;
   sched_->submit(std::move(env));
-  std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(remote_attempts_.load(), 0);
-  EXPECT_EQ(sched_->busy(), 0u);
+  land_all();
+  ASSERT_TRUE(eventually([&] { return sched_->busy() == 0; }));
+  EXPECT_EQ(remote_attempts_.load(), 1);
   EXPECT_TRUE(fs::exists(dir_ / "active" / id)) << "the message waits on disk for the next start";
 }
 

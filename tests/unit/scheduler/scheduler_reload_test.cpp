@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <thread>
+#include <vector>
 
 namespace posthorn::queue {
 namespace {
@@ -34,7 +36,23 @@ class SchedulerReloadTest : public testing_support::spool_fixture {
           }
           record();
         },
-        2, [this] { return now_.load(); });
+        2, [this] { return now_.load(); }, scheduler::remote_fn{},
+        [this](const envelope& env, const message_reader&, report_kind kind,
+               const std::vector<std::size_t>& rcpts) {
+          std::lock_guard lock(mu_);
+          reports_.push_back(report{env, kind, rcpts});
+        });
+  }
+
+  // A delivery status notification the scheduler asked for.
+  struct report {
+    envelope env;
+    report_kind kind;
+    std::vector<std::size_t> rcpts;
+  };
+  std::vector<report> reports() {
+    std::lock_guard lock(mu_);
+    return reports_;
   }
 
   std::optional<recipient> stored(const std::string& id) {
@@ -43,6 +61,8 @@ class SchedulerReloadTest : public testing_support::spool_fixture {
   }
 
   std::atomic<int> attempts_{0};
+  std::mutex mu_;
+  std::vector<report> reports_;
 };
 
 TEST_F(SchedulerReloadTest, NextRetryUsesTheReloadedIntervals) {
@@ -76,7 +96,18 @@ TEST_F(SchedulerReloadTest, AShorterMaxLifetimeExpiresAtTheNextAttempt) {
   now_ += 60;
   sched_->poke();
   ASSERT_TRUE(eventually([&] { return sched_->size() == 0; }));
-  EXPECT_FALSE(stored(env.id).has_value());  // failed (4.4.7) and gone from the spool
+  EXPECT_FALSE(stored(env.id).has_value());  // gone from the spool
+  // Given up as 4.4.7 (RFC 3463 §3.5), and the sender is told: one failure report about
+  // this recipient, asked for before the message left the spool.
+  const auto r = reports();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].kind, report_kind::Failure);
+  EXPECT_EQ(r[0].env.id, env.id);
+  EXPECT_EQ(r[0].rcpts, std::vector<std::size_t>{0});
+  ASSERT_EQ(r[0].env.recipients.size(), 1u);
+  EXPECT_EQ(r[0].env.recipients[0].status, rcpt_status::Failed);
+  EXPECT_TRUE(r[0].env.recipients[0].last_reply.starts_with("4.4.7 message expired"))
+      << r[0].env.recipients[0].last_reply;
 }
 
 }  // namespace

@@ -238,6 +238,24 @@ TEST_F(SessionTest, RecipientPolicy) {
   EXPECT_EQ(run("RCPT TO:<bad address>\r\n"), "501 5.1.3 Error: bad recipient address syntax\r\n");
 }
 
+// Sender-specified routing through a local domain (percent hack, bang path, a quoted
+// "@") is a relay attempt from an untrusted client, even when what follows names a local
+// user; a trusted client gets the usual lookup (no such user here).
+TEST_F(SessionTest, SenderSpecifiedRoutingIsARelayAttempt) {
+  run("EHLO c\r\nMAIL FROM:<a@remote.test>\r\n");
+  for (const std::string_view rcpt :
+       {"carol%remote.test@example.test", "alice%example.test@example.test",
+        "remote.test!carol@example.test", "\"carol@remote.test\"@example.test",
+        "\"alice@example.test\"@example.test"}) {
+    const std::string r = run("RCPT TO:<" + std::string(rcpt) + ">\r\n");
+    EXPECT_EQ(r.substr(0, 10), "550 5.7.1 ") << rcpt << ": " << r;
+    EXPECT_NE(r.find("Relaying denied"), std::string::npos) << r;
+  }
+  make_session(true);
+  run("EHLO c\r\nMAIL FROM:<a@example.test>\r\n");
+  EXPECT_EQ(run("RCPT TO:<carol%remote.test@example.test>\r\n").substr(0, 10), "550 5.1.1 ");
+}
+
 TEST_F(SessionTest, TrustedClientMayRelay) {
   make_session(true);
   EXPECT_EQ(run("EHLO c\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<carol@remote.test>\r\n"

@@ -126,6 +126,10 @@ TEST(ParseEhlo, Keywords) {
   bad_size.lines = {"mx", "SIZE lots"};
   EXPECT_TRUE(parse_ehlo(bad_size).size);
   EXPECT_EQ(parse_ehlo(bad_size).size_limit, 0u);
+  // Found by fuzz_reply: a bare "AUTH=" names no mechanism, not an empty one.
+  reply bare_auth;
+  bare_auth.lines = {"mx", "AUTH=", "AUTH= PLAIN", "AUTH=LOGIN"};
+  EXPECT_EQ(parse_ehlo(bare_auth).auth, (std::vector<std::string>{"PLAIN", "LOGIN"}));
 }
 
 // ---- data_encoder -------------------------------------------------------------------
