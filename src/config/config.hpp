@@ -18,7 +18,7 @@ namespace posthorn::config {
 using seconds = std::chrono::seconds;
 namespace fs = std::filesystem;
 
-enum class listener_role { Mx, Submission, Submissions };
+enum class listener_role { Mx, Submission, Submissions, Lmtp };
 
 struct listen_config {
   std::string address = "127.0.0.1:2525";  // as written
@@ -56,6 +56,11 @@ struct accounts_config {
 
 struct mailbox_config {
   fs::path maildir_root = "var/mail";
+  // "" = write the Maildirs ourselves; "unix:/path" or "host:port" = hand local mail to
+  // that LMTP server (RFC 2033), such as Dovecot's lmtp, instead (as written).
+  std::string lmtp;
+  fs::path lmtp_socket;             // parsed from "unix:/path" (resolved); empty otherwise
+  host_port lmtp_endpoint{"", 0};  // parsed from "host:port"; port 0 otherwise
 };
 
 struct relay_config {
@@ -107,6 +112,9 @@ struct smtp_config {
 struct auth_config {
   std::uint32_t max_failures = 5;                     // per client in failure_window; 0 = no block
   seconds failure_window = std::chrono::minutes(15);  // sliding window for max_failures
+  // Dovecot's auth-client socket: passwords are checked by Dovecot (its passdb) instead
+  // of the users file; empty = the users file. SASL then offers PLAIN and LOGIN only.
+  fs::path dovecot_socket;
 };
 
 // Which envelope senders an authenticated client may use on submission.

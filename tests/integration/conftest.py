@@ -175,6 +175,7 @@ class Server:
     sections: dict = field(default_factory=dict)
     serve_args: tuple = ()
     passwords: dict = field(default_factory=dict)
+    mailbox_options: dict = field(default_factory=dict)  # more [mailbox] keys (lmtp, ...)
 
     ports: list = field(default_factory=list)
     proc: subprocess.Popen | None = None
@@ -237,6 +238,7 @@ class Server:
             "",
             "[mailbox]",
             f"maildir_root = {toml_str(self.maildir_root)}",
+            *[f"{k} = {toml_value(v)}" for k, v in self.mailbox_options.items()],
             "",
             "[relay]",
             "smarthost = " + toml_str(f"127.0.0.1:{self.dead_port}" if self.smarthost is None
