@@ -104,6 +104,7 @@ session_settings session_settings::from(const config::config& cfg,
   s.role = l.role;
   s.allow_plaintext_auth = l.allow_plaintext_auth;
   s.sender_policy = cfg.submission.sender_policy;
+  s.scram = cfg.auth.dovecot_socket.empty();
   return s;
 }
 
@@ -374,8 +375,9 @@ void session::on_ehlo(const command& c) {
   r.lines.push_back("ETRN");  // RFC 1985 §3
   // RFC 4954 §4: no AUTH over plain text unless the listener allows it.
   if (!auth_user_ && (tls_active_ || settings_.allow_plaintext_auth)) {
-    r.lines.push_back("AUTH " +
-                      std::string(auth::advertised_mechanisms_with_scram(scram_plus_offered())));
+    r.lines.push_back("AUTH " + std::string(settings_.scram ? auth::advertised_mechanisms_with_scram(
+                                                                  scram_plus_offered())
+                                                            : auth::advertised_mechanisms()));
   }
   if (settings_.tls_available && !tls_active_) {
     r.lines.push_back("STARTTLS");  // RFC 3207 §4.2: not after TLS is up
@@ -480,7 +482,8 @@ void session::on_auth(const command& c) {
   }
   auto mech = auth::parse_mechanism(name);
   // -PLUS is offered only where there is channel binding data (TLS).
-  if (!mech || (*mech == auth::mechanism::ScramSha256Plus && !scram_plus_offered())) {
+  if (!mech || (*mech == auth::mechanism::ScramSha256Plus && !scram_plus_offered()) ||
+      (!settings_.scram && *mech != auth::mechanism::Plain && *mech != auth::mechanism::Login)) {
     error_reply(504, "5.5.4", "Error: unrecognized authentication type");
     return;
   }

@@ -40,6 +40,9 @@ struct session_settings {
   bool allow_plaintext_auth = false;  // AUTH without TLS (never by default)
   config::sender_rule sender_policy = config::sender_rule::Own;
   bool xclient_allowed = false;  // the client is in [smtp] xclient_networks: XCLIENT offered
+  // SCRAM offered: the users file holds the secrets. False with [auth] dovecot_socket,
+  // whose check takes a password (PLAIN and LOGIN only).
+  bool scram = true;
 
   static session_settings from(const config::config& cfg, const config::listen_config& l);
 };
@@ -126,6 +129,8 @@ class session {
   const auth::sasl_verify& auth_credentials() const { return verify_; }
   // The verdict on auth_credentials(): the account logged in, or nullopt (535).
   void auth_done(std::optional<mail::address> login);
+  // The password could not be checked now (Dovecot's auth down or slow): 454 4.7.0.
+  void auth_unavailable();
   // Valid while a NewClient action is pending.
   const client_change& pending_client() const { return xclient_; }
   // The driver's verdict on pending_client(): `trusted` from [relay] trusted_networks;
