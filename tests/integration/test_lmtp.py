@@ -4,15 +4,19 @@ Out (DESIGN.md §4.6 `[mailbox] lmtp`): local recipients are handed to a real Do
 LMTP instead of being written to posthorn's Maildirs; each recipient gets Dovecot's own
 answer (a 5xx bounces that one, the others are delivered), and while Dovecot is down the
 mail waits in the queue and arrives once when it is back.
+
+In (a listener with role "lmtp"): Python's smtplib.LMTP delivers into posthorn's
+Maildirs and gets one reply per recipient after the message.
 """
 
 import re
+import smtplib
 
 import pytest
 
-from conftest import HOSTNAME, run_cli, to_lf
+from conftest import HOSTNAME, parse_delivered, run_cli, to_lf
 from dovecot import dovecot_factory  # noqa: F401
-from peers import parse_report, submit, wait_until
+from peers import parse_report, submit
 from smtpclient import make_message
 
 CAROL = "carol@example.test"
@@ -114,3 +118,40 @@ def test_connection_is_reused_across_messages(make_server, dovecot_factory):
     probes = len(re.findall(r"Disconnect from local: Connection closed \(state=GREETING\)", log))
     assert opened - probes == 1, log
 
+
+# ---------------------------------------------------------------------------
+# LMTP in: a listener with role "lmtp" (another MTA delivers into our Maildirs)
+
+def test_lmtp_in_answers_each_recipient_after_the_message(make_server):
+    srv = make_server(users=(CAROL, DAVE), roles=("mx", "lmtp"))
+    msg = make_message(subject="handed over LMTP", body="One.\r\n..two\r\nThree.\r\n")
+    lm = smtplib.LMTP("127.0.0.1", srv.port_for("lmtp"))
+    try:
+        code, resp = lm.ehlo("gateway.example.net")  # smtplib's LMTP says LHLO
+        assert code == 250, resp
+        assert b"AUTH" not in resp and b"STARTTLS" not in resp, resp
+        assert lm.mail(SENDER)[0] == 250
+        assert lm.rcpt(CAROL)[0] == 250
+        code, resp = lm.rcpt("nobody@example.test")
+        assert (code, resp[:6]) == (550, b"5.1.1 "), resp
+        # Only local recipients: never relayed, even from a trusted network.
+        code, resp = lm.rcpt("someone@remote.test")
+        assert (code, resp[:6]) == (550, b"5.7.1 "), resp
+        assert lm.rcpt(DAVE)[0] == 250
+        # RFC 2033 §4.2: one reply per accepted RCPT, in order; smtplib reads the first.
+        code, first = lm.data(msg)
+        code2, second = lm.getreply()
+    finally:
+        lm.close()
+    assert code == 250 and first.startswith(f"2.0.0 <{CAROL}> Ok: queued as ".encode()), first
+    assert code2 == 250 and second.startswith(f"2.0.0 <{DAVE}> Ok: queued as ".encode()), second
+    qid = first.split()[-1].decode()
+    assert second.split()[-1].decode() == qid
+    for rcpt in (CAROL, DAVE):
+        (raw,) = srv.wait_for_mail(rcpt)
+        d = parse_delivered(raw)
+        assert d.return_path == f"<{SENDER}>" and d.delivered_to == rcpt
+        assert f"by {HOSTNAME}" in d.received and "with LMTP" in d.received, d.received
+        assert f"id {qid}" in d.received, d.received
+        assert d.message == to_lf(msg)
+    assert srv.mail("nobody@example.test") == []

@@ -113,7 +113,9 @@ session::session(session_settings settings, std::shared_ptr<const policy::accoun
     : settings_(std::move(settings)),
       accounts_(std::move(accounts)),
       env_api_(env),
-      peer_(std::move(peer)) {}
+      peer_(std::move(peer)) {
+  peer_.trusted = peer_.trusted && !lmtp();  // LMTP delivers locally, never relays
+}
 
 void session::greet() {
   send(reply{220, "", {settings_.hostname + " ESMTP posthorn"}});
@@ -318,6 +320,10 @@ action session::feed_command(std::string_view& in) {
 
 void session::dispatch(const command& c) {
   answering_ = c.v;
+  if (lmtp()) {
+    dispatch_lmtp(c);
+    return;
+  }
   const handler_entry* e = find_entry(c.v);
   if (e == nullptr) {
     error_reply(500, "5.5.2", "Error: command not recognized");
@@ -452,7 +458,7 @@ void session::tls_started(std::string info, auth::channel_bindings bindings) {
 }
 
 bool session::submission() const {
-  return settings_.role != config::listener_role::Mx;
+  return settings_.role != config::listener_role::Mx && !lmtp();
 }
 
 // --- AUTH (RFC 4954) ------------------------------------------------------------------
@@ -710,7 +716,7 @@ action session::finish_message(const content_scanner& content) {
   m_received_bytes.inc(content.size());
   auto refuse = [&](int code, std::string_view enhanced, std::string_view text) {
     m_messages_rejected.inc();
-    error_reply(code, enhanced, text);
+    message_reply(code, enhanced, text, true);
     reset_transaction();
     return mode_ == input_mode::Closed ? action::Close : action::Read;
   };
@@ -817,10 +823,10 @@ void session::commit_done(result<void> r) {
   if (r) {
     ++stats_.messages;
     m_messages_accepted.inc();
-    reply_with(250, "2.0.0", "Ok: queued as " + env_.id);
+    message_reply(250, "2.0.0", "Ok: queued as " + env_.id, false);
   } else {
     m_messages_rejected.inc();  // the driver logs why (event=commit-failed)
-    reply_with(451, "4.3.0", "Error: queue file write error");
+    message_reply(451, "4.3.0", "Error: queue file write error", false);
   }
   txn_ = transaction{};
   env_ = queue::envelope{};

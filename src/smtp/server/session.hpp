@@ -263,6 +263,12 @@ class session {
   void on_xclient(const command& c);
   std::optional<mail::address> xclient_login(std::string_view name) const;
   void on_etrn(const command& c);
+  // LMTP (RFC 2033, session_lmtp.cpp): the role lmtp's dispatch, LHLO, and the replies at
+  // the end of a message, one per recipient accepted at RCPT (one reply in SMTP).
+  void dispatch_lmtp(const command& c);
+  void on_lhlo(const command& c);
+  void message_reply(int code, std::string_view enhanced, std::string_view text, bool error);
+  bool lmtp() const { return settings_.role == config::listener_role::Lmtp; }
   void step_sasl();
   action feed_sasl(std::string_view& in);
   bool scram_plus_offered() const { return tls_active_ && bindings_.any(); }
@@ -318,6 +324,7 @@ class session {
   auth::channel_bindings bindings_;  // of the TLS connection, for SCRAM-SHA-256-PLUS
   // SCRAM's proof matched: the login, once the client answers the server-final 334.
   std::optional<mail::address> scram_login_;
+  std::vector<std::string> lmtp_rcpts_;  // LMTP: each RCPT answered 250, in order
   bool verify_pending_ = false;
   etrn_request etrn_;
   bool etrn_pending_ = false;
