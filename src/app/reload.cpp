@@ -69,6 +69,15 @@ void reload_config(reload_targets& t) {
     refuse(accounts.error().str());
     return;
   }
+  std::shared_ptr<const smtp::check_list> checks;
+  if (t.make_checks) {
+    auto made = t.make_checks(fresh);
+    if (!made) {
+      refuse(made.error().message);
+      return;
+    }
+    checks = std::move(*made);
+  }
   // The last step that can fail, and the first that changes something: the store swaps
   // in the new certificate only when it loaded.
   if (t.tls) {
@@ -83,10 +92,13 @@ void reload_config(reload_targets& t) {
   auto cfg = std::make_shared<const config::config>(std::move(fresh));
   t.ctx.accounts.store(*accounts);
   t.ctx.cfg.store(cfg);
+  if (checks) {
+    t.ctx.checks.store(std::move(checks));
+  }
   t.ctx.limits.set(cfg->limits.connections, cfg->limits.connections_per_ip);
   if (t.ctx.auth_limiter) {
-    t.ctx.auth_limiter->reconfigure(auth::limiter_settings{
-        .max_failures = cfg->auth.max_failures, .window = cfg->auth.failure_window});
+    t.ctx.auth_limiter->reconfigure(auth::limiter_settings{.max_failures = cfg->auth.max_failures,
+                                                           .window = cfg->auth.failure_window});
   }
   t.scheduler.set_config(cfg->queue);
   t.remote.reconfigure(cfg);

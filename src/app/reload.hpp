@@ -5,6 +5,7 @@
 // New SMTP sessions get the new set; sessions under way keep theirs.
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -28,6 +29,8 @@ struct reload_targets {
   delivery::remote_agent& remote;
   std::shared_ptr<tls::context_store> tls;  // null: started without TLS
   std::mutex serialize;                     // one reload at a time, in signal order
+  // Builds the check modules for a config (checks_setup.hpp); null: none.
+  std::function<result<std::shared_ptr<const smtp::check_list>>(const config::config&)> make_checks;
 };
 
 // Runs one reload (blocking: call it on the blocking pool) and logs its outcome:

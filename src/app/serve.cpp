@@ -3,31 +3,31 @@
 
 #include "app/serve.hpp"
 
-#include "app/maildir_sweeper.hpp"
-#include "app/privileges.hpp"
-#include "app/reload.hpp"
-
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
-
-#include <sys/stat.h>
-
 #include <cstdlib>
 #include <ctime>
 #include <thread>
 
 #include "admin/control_server.hpp"
 #include "admin/metrics_http.hpp"
+#include "app/checks_setup.hpp"
+#include "app/maildir_sweeper.hpp"
+#include "app/privileges.hpp"
+#include "app/reload.hpp"
+#include "auth/limiter.hpp"
+#include "auth/scram.hpp"
 #include "delivery/lmtp_agent.hpp"
 #include "delivery/local.hpp"
+#include "delivery/maildir.hpp"
 #include "delivery/remote.hpp"
 #include "dns/unbound_resolver.hpp"
 #include "mail/received.hpp"
-#include "delivery/maildir.hpp"
 #include "policy/accounts.hpp"
 #include "queue/bounce.hpp"
 #include "queue/committer.hpp"
@@ -36,8 +36,6 @@
 #include "queue/scheduler.hpp"
 #include "queue/spool.hpp"
 #include "smtp/server/listener.hpp"
-#include "auth/limiter.hpp"
-#include "auth/scram.hpp"
 #include "tls/context.hpp"
 
 namespace posthorn::app {
@@ -65,28 +63,31 @@ void deliver_locally(const config::config& cfg, std::vector<queue::scheduler::at
   for (const auto& a : batch) {
     jobs.push_back(delivery::local_job{a.env, a.message->contents(), {}});
   }
-  delivery::deliver_local_batch(jobs, cfg.mailbox.maildir_root, cfg.hostname, unix_now(), [&] {
-    std::int64_t now = unix_now();
-    for (std::size_t j = 0; j < jobs.size(); ++j) {
-      queue::envelope& env = *batch[j].env;
-      for (const delivery::outcome& o : jobs[j].outcomes) {
-        queue::recipient& r = env.recipients[o.rcpt];
-        ++r.attempts;
-        if (o.status) {
-          r.status = queue::rcpt_status::Delivered;
-          r.last_reply = "250 2.0.0 delivered to maildir";
-        } else if (o.status.error().temporary()) {
-          r.status = queue::rcpt_status::Deferred;
-          r.last_reply = "451 " + o.status.error().enhanced + " " + o.status.error().message;
-        } else {
-          r.status = queue::rcpt_status::Failed;
-          r.last_reply = "550 " + o.status.error().enhanced + " " + o.status.error().message;
+  delivery::deliver_local_batch(
+      jobs, cfg.mailbox.maildir_root, cfg.hostname, unix_now(),
+      [&] {
+        std::int64_t now = unix_now();
+        for (std::size_t j = 0; j < jobs.size(); ++j) {
+          queue::envelope& env = *batch[j].env;
+          for (const delivery::outcome& o : jobs[j].outcomes) {
+            queue::recipient& r = env.recipients[o.rcpt];
+            ++r.attempts;
+            if (o.status) {
+              r.status = queue::rcpt_status::Delivered;
+              r.last_reply = "250 2.0.0 delivered to maildir";
+            } else if (o.status.error().temporary()) {
+              r.status = queue::rcpt_status::Deferred;
+              r.last_reply = "451 " + o.status.error().enhanced + " " + o.status.error().message;
+            } else {
+              r.status = queue::rcpt_status::Failed;
+              r.last_reply = "550 " + o.status.error().enhanced + " " + o.status.error().message;
+            }
+            queue::note_delivery(env, r, queue::outcome_of(r.status), "local", now);
+          }
         }
-        queue::note_delivery(env, r, queue::outcome_of(r.status), "local", now);
-      }
-    }
-    record();
-  });
+        record();
+      },
+      cfg.mailbox.junk_folder);
 }
 
 // Builds a delivery status notification (RFC 3464) for `rcpts` of `env` and queues it
@@ -207,10 +208,11 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
       return 1;
     }
   }
-  if (struct stat st {}; ::stat(cfg->state_dir.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
-    spdlog::warn("event=config state_dir={} reason=\"mode {:o}: local users cannot reach "
-                 "submit.sock (sendmail); chmod o+x to let them\"",
-                 cfg->state_dir.string(), st.st_mode & 07777);
+  if (struct stat st{}; ::stat(cfg->state_dir.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
+    spdlog::warn(
+        "event=config state_dir={} reason=\"mode {:o}: local users cannot reach "
+        "submit.sock (sendmail); chmod o+x to let them\"",
+        cfg->state_dir.string(), st.st_mode & 07777);
   }
   // SCRAM's made-up salts for unknown users stay the same across restarts.
   if (auto k = auth::load_scram_fake_salt_key(cfg->state_dir / "scram-salt.key"); !k) {
@@ -219,8 +221,7 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   }
   auto spool = queue::spool::open(cfg->spool_dir());
   if (!spool) {
-    spdlog::critical("cannot open spool {}: {}", cfg->spool_dir().string(),
-                     spool.error().message);
+    spdlog::critical("cannot open spool {}: {}", cfg->spool_dir().string(), spool.error().message);
     return 1;
   }
   auto recovered = (*spool)->recover();
@@ -268,21 +269,21 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
       [&remote](std::vector<queue::scheduler::remote_attempt>& batch, std::function<void()> done) {
         remote.deliver(batch, std::move(done));
       },
-      [&](const queue::envelope& env, const queue::message_reader& message,
-          queue::report_kind kind, const std::vector<std::size_t>& rcpts) {
+      [&](const queue::envelope& env, const queue::message_reader& message, queue::report_kind kind,
+          const std::vector<std::size_t>& rcpts) {
         queue_report(*ctx_ptr->cfg.load(), *ctx_ptr->accounts.load(), **spool, *sched_ptr, env,
                      message, kind, rcpts);
       });
   sched_ptr = &scheduler;
 
-  smtp::server_context ctx{cfg,
-                           *accounts,
-                           **spool,
-                           committer,
-                           scheduler,
-                           blocking,
-                           smtp::connection_limits(cfg->limits.connections,
-                                                   cfg->limits.connections_per_ip)};
+  smtp::server_context ctx{
+      cfg,
+      *accounts,
+      **spool,
+      committer,
+      scheduler,
+      blocking,
+      smtp::connection_limits(cfg->limits.connections, cfg->limits.connections_per_ip)};
   ctx_ptr = &ctx;
   spdlog::info("event=recovered messages={}", recovered->size());
 
@@ -300,6 +301,14 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   }
   ctx.auth_limiter = std::make_shared<auth::failure_limiter>(auth::limiter_settings{
       .max_failures = cfg->auth.max_failures, .window = cfg->auth.failure_window});
+  ctx.resolver = resolver->get();
+  const check_setup checks_env{io, blocking, resolver->get()};
+  if (auto checks = make_checks(*cfg, checks_env); checks) {
+    ctx.checks.store(*checks);
+  } else {
+    spdlog::critical("{}", checks.error().message);
+    return 2;
+  }
 
   std::vector<std::unique_ptr<smtp::listener>> listeners;
   for (const config::listen_config& l : cfg->listen) {
@@ -363,14 +372,18 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
   }
   // Crash markers and stale files in the Maildirs' tmp/ (docs/flow.md): swept on the
   // blocking pool now, as the user that owns the mail, and every 12 hours.
-  maildir_sweeper sweeper(io, blocking, [&ctx] { return ctx.cfg.load(); }, **spool);
+  maildir_sweeper sweeper(
+      io, blocking, [&ctx] { return ctx.cfg.load(); }, **spool);
   sweeper.start();
 
   // SIGHUP: the config file and the users, aliases, relocated and certificate files are
   // read again off the event loop (reload.hpp); new sessions get them, running ones keep
   // theirs; anything broken keeps the whole old set.
-  reload_targets reload{opts.config_file.empty() ? cfg->source : opts.config_file, ctx,
-                        scheduler, remote, tls_store};
+  reload_targets reload{opts.config_file.empty() ? cfg->source : opts.config_file, ctx, scheduler,
+                        remote, tls_store};
+  reload.make_checks = [&checks_env](const config::config& c) {
+    return make_checks(c, checks_env);
+  };
   asio::signal_set hup(io, SIGHUP);
   std::function<void()> await_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
@@ -396,9 +409,10 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
         if ((ctx.connections.size() == 0 && scheduler.busy() == 0) ||
             elapsed > grace + std::chrono::seconds(5)) {
           if (scheduler.busy() != 0 || ctx.connections.size() != 0) {
-            spdlog::warn("event=stopping unfinished_deliveries={} sessions={} (deliveries are "
-                         "tried again after the start)",
-                         scheduler.busy(), ctx.connections.size());
+            spdlog::warn(
+                "event=stopping unfinished_deliveries={} sessions={} (deliveries are "
+                "tried again after the start)",
+                scheduler.busy(), ctx.connections.size());
             cut_short = true;
           }
           io.stop();
@@ -424,8 +438,8 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
     // Graceful stop: no new connections; sessions without a transaction get 421 at
     // once, transactions under way may finish for [limits] shutdown_timeout, then the
     // rest get 421 too. A message is either committed (250) or was never acknowledged.
-    spdlog::info("event=stopping signal={} connections={} grace={}s", sig,
-                 ctx.connections.size(), ctx.cfg.load()->limits.shutdown_timeout.count());
+    spdlog::info("event=stopping signal={} connections={} grace={}s", sig, ctx.connections.size(),
+                 ctx.cfg.load()->limits.shutdown_timeout.count());
     ctx.stopping = true;
     scheduler.drain();  // no new delivery attempts; those under way go on
     sweeper.stop();

@@ -431,6 +431,18 @@ status loader::read_mailbox(const toml::node& v, config& cfg) {
         if (k == "lmtp") {
           return read_lmtp(value, key, cfg.mailbox);
         }
+        if (k == "junk_folder") {
+          if (auto s = read_string(value, key, cfg.mailbox.junk_folder); !s) {
+            return s;
+          }
+          // One Maildir++ folder name: no path, no dot (the hierarchy separator).
+          const std::string& f = cfg.mailbox.junk_folder;
+          if (f.find_first_of("/.") != std::string::npos ||
+              std::ranges::any_of(f, [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+            return fail(value.source(), key, "must be a folder name without '/' or '.'");
+          }
+          return {};
+        }
         return unknown_key(k, key, value);
       });
 }

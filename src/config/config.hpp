@@ -61,6 +61,8 @@ struct mailbox_config {
   std::string lmtp;
   fs::path lmtp_socket;             // parsed from "unix:/path" (resolved); empty otherwise
   host_port lmtp_endpoint{"", 0};  // parsed from "host:port"; port 0 otherwise
+  // The Maildir++ folder (<mailbox>/.<name>/) for mail judged spam; "" = the inbox.
+  std::string junk_folder = "Junk";
 };
 
 struct relay_config {
@@ -130,8 +132,8 @@ struct submission_config {
 
 // Prometheus metrics over HTTP (DESIGN.md §4.5).
 struct metrics_config {
-  std::string address;          // "127.0.0.1:9464"; empty = no metrics listener
-  host_port endpoint{"", 0};    // parsed from address
+  std::string address;        // "127.0.0.1:9464"; empty = no metrics listener
+  host_port endpoint{"", 0};  // parsed from address
 };
 
 struct config {

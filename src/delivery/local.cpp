@@ -46,12 +46,13 @@ std::vector<outcome> deliver_local(maildir& target, const queue::envelope& env,
 
 void deliver_local_batch(std::vector<local_job>& jobs, const fs::path& root,
                          const std::string& hostname, std::int64_t now,
-                         const std::function<void()>& record) {
+                         const std::function<void()>& record, const std::string& junk_folder) {
   std::vector<maildir> boxes;
   boxes.reserve(jobs.size());
   std::vector<std::size_t> job_of;  // boxes index -> jobs index
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     maildir m(root, hostname);
+    m.set_junk_folder(junk_folder);
     if (add_recipients(m, *jobs[j].env, jobs[j].message, now)) {
       boxes.push_back(std::move(m));
       job_of.push_back(j);
@@ -70,8 +71,8 @@ void deliver_local_batch(std::vector<local_job>& jobs, const fs::path& root,
     }
     if (err != 0) {
       // Never retried: after a failed flush nothing written is known to be on disk.
-      error e = error::temp("4.3.0", fmt::format("maildir flush failed: {}",
-                                                 queue::io::errno_text(err)));
+      error e =
+          error::temp("4.3.0", fmt::format("maildir flush failed: {}", queue::io::errno_text(err)));
       for (maildir& m : boxes) {
         m.fail_all(e);
       }

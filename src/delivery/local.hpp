@@ -35,8 +35,9 @@ struct local_job {
 // Maildirs, and must make them durable in the spool; only after it returns are the
 // crash markers dropped. A kill anywhere costs no copy: a retry finds the fixed new/
 // name of each recipient an earlier attempt delivered (maildir.hpp).
+// Messages marked junk go to each mailbox's `junk_folder` ("" = the inbox).
 void deliver_local_batch(std::vector<local_job>& jobs, const fs::path& root,
                          const std::string& hostname, std::int64_t now,
-                         const std::function<void()>& record);
+                         const std::function<void()>& record, const std::string& junk_folder = {});
 
 }  // namespace posthorn::delivery

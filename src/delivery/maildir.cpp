@@ -132,11 +132,27 @@ class lf_writer {
 
 // Creates <box>/{tmp,new,cur} and any missing parent (the domain folder), each new
 // folder made durable in its parent (DESIGN.md §4.1).
+// A Maildir++ folder (<mailbox>/.<name>) also gets its mailbox made first and an empty
+// `maildirfolder` file, which marks it as a folder for Dovecot and Courier.
 int make_maildir(const fs::path& box) {
+  const bool folder = box.filename().string().starts_with('.');
+  if (folder) {
+    if (const int err = make_maildir(box.parent_path()); err != 0) {
+      return err;
+    }
+  }
   for (const char* sub : {"tmp", "new", "cur"}) {
     if (const int err = io::make_dirs(box / sub, k_dir_mode); err != 0) {
       return err;
     }
+  }
+  if (folder) {
+    const fs::path mark = box / "maildirfolder";
+    const int fd = ::open(mark.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, k_file_mode);
+    if (fd < 0) {
+      return errno;
+    }
+    ::close(fd);
   }
   return 0;
 }
@@ -322,6 +338,9 @@ void maildir::prepare(flush_mode mode) {
       it.status = fail(error::perm("5.1.1", "mailbox name not allowed"));
       items_.push_back(std::move(it));
       continue;
+    }
+    if (env_->junk && !junk_folder_.empty()) {
+      it.box /= "." + junk_folder_;
     }
     auto& boxes = boxes_of[delivered_to];
     auto seen = std::ranges::find(boxes, it.box, &std::pair<fs::path, std::size_t>::first);

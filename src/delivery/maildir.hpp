@@ -85,6 +85,11 @@ class maildir {
   // exists (empty part, or longer than a file name may be).
   fs::path mailbox_path(const mail::address& a) const;
 
+  // The Maildir++ folder that messages judged spam (envelope::junk) go to:
+  // <mailbox>/.<name>/, made with its `maildirfolder` file as Dovecot expects. ""
+  // delivers them to the inbox like any other.
+  void set_junk_folder(std::string name) { junk_folder_ = std::move(name); }
+
  private:
   struct item;
   result<std::uint64_t> write_file(const fs::path& path, std::string_view headers, flush_mode mode);
@@ -96,6 +101,7 @@ class maildir {
   fs::path root_;
   std::string hostname_;
   std::string name_host_;  // hostname_ escaped for Maildir file names
+  std::string junk_folder_;
   const queue::envelope* env_ = nullptr;
   std::vector<std::size_t> rcpts_;
   std::vector<item> items_;

@@ -108,6 +108,7 @@ sweep_stats sweep_maildir_tmp(const sweep_options& o) {
   std::ranges::sort(domains);
   std::vector<std::string> boxes;
   std::vector<std::string> files;
+  std::vector<std::string> folders;
   for (const std::string& domain : domains) {
     boxes.clear();
     if (io::list_dir(o.root / domain, boxes) != 0) {
@@ -128,6 +129,24 @@ sweep_stats sweep_maildir_tmp(const sweep_options& o) {
       ++stats.mailboxes;
       for (const std::string& name : files) {
         sweep_file(o, host_name, tmp, name, stats);
+      }
+      // Maildir++ folders of the mailbox (<box>/.Junk/tmp): spam deliveries leave their
+      // markers there.
+      folders.clear();
+      if (io::list_dir(o.root / domain / box, folders) == 0) {
+        for (const std::string& folder : folders) {
+          if (!folder.starts_with('.') || folder == "." || folder == "..") {
+            continue;
+          }
+          const fs::path ftmp = o.root / domain / box / folder / "tmp";
+          files.clear();
+          if (io::list_dir(ftmp, files) != 0) {
+            continue;
+          }
+          for (const std::string& name : files) {
+            sweep_file(o, host_name, ftmp, name, stats);
+          }
+        }
       }
     }
   }

@@ -10,7 +10,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <ctime>
 #include <map>
 
@@ -140,9 +139,10 @@ awaitable<route> find_route(const config::config& cfg, dns::resolver& resolver,
     }
   }
   if (out.endpoints.empty()) {
-    out.failure = looped ? error::perm("5.4.6", "mail for " + domain + " loops back to myself")
-                         : error::temp("4.4.3", "no reachable mail server for " + domain +
-                                                    (last_detail.empty() ? "" : ": " + last_detail));
+    out.failure = looped
+                      ? error::perm("5.4.6", "mail for " + domain + " loops back to myself")
+                      : error::temp("4.4.3", "no reachable mail server for " + domain +
+                                                 (last_detail.empty() ? "" : ": " + last_detail));
   }
   co_return out;
 }

@@ -4,12 +4,10 @@
 // domain, all of a batch's messages for a domain on one connection. Runs on the event
 // loop; the scheduler hands it a batch and learns when every outcome is in.
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/ssl/context.hpp>
-
-#include <boost/asio/awaitable.hpp>
-
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <cstddef>
 #include <deque>
 #include <functional>

@@ -177,6 +177,26 @@ void resolve_mx_with(std::shared_ptr<lookup_source> src, std::string domain, mx_
   });
 }
 
+void lookup_with(std::shared_ptr<lookup_source> src, std::string name, record_type type,
+                 lookup_handler done) {
+  const asio::any_io_executor ex = src->executor();
+  auto checked = raw_query_name(name);
+  if (!checked) {
+    asio::post(ex, [name = std::move(name), done = std::move(done)]() mutable {
+      done(lookup_answer{dns_status::NxDomain, {}, "\"" + name + "\" is not a valid domain name"});
+    });
+    return;
+  }
+  asio::post(ex, [src = std::move(src), name = std::move(*checked), type,
+                  done = std::move(done)]() mutable {
+    auto* source = src.get();
+    source->lookup(name, type,
+                   [src = std::move(src), done = std::move(done)](lookup_answer a) mutable {
+                     done(std::move(a));
+                   });
+  });
+}
+
 void resolve_addrs_with(std::shared_ptr<lookup_source> src, std::string host, addr_handler done) {
   const asio::any_io_executor ex = src->executor();
   if (const auto literal = address_literal(host)) {

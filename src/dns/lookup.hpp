@@ -17,15 +17,6 @@
 
 namespace posthorn::dns {
 
-// The answer to one query.
-struct lookup_answer {
-  dns_status status = dns_status::TempFail;  // Ok, NoData, NxDomain or TempFail
-  std::vector<std::string> rdata;            // Ok: one RDATA per record, wire format
-  std::string detail;                        // why, when not Ok
-};
-
-using lookup_handler = std::move_only_function<void(lookup_answer)>;
-
 // A source of raw answers, owned by shared_ptr so that handlers under way keep it
 // alive. Everything but the constructor runs on executor() only.
 class lookup_source : public std::enable_shared_from_this<lookup_source> {
@@ -53,5 +44,9 @@ class lookup_source : public std::enable_shared_from_this<lookup_source> {
 // from any thread; `done` runs on src->executor().
 void resolve_mx_with(std::shared_ptr<lookup_source> src, std::string domain, mx_handler done);
 void resolve_addrs_with(std::shared_ptr<lookup_source> src, std::string host, addr_handler done);
+// resolver::lookup on top of a source: the name checked by raw_query_name (an invalid
+// one answers NxDomain), then asked as it is.
+void lookup_with(std::shared_ptr<lookup_source> src, std::string name, record_type type,
+                 lookup_handler done);
 
 }  // namespace posthorn::dns

@@ -127,8 +127,12 @@ std::string_view to_string(record_type t) {
   switch (t) {
     case record_type::A:
       return "A";
+    case record_type::Ptr:
+      return "PTR";
     case record_type::Mx:
       return "MX";
+    case record_type::Txt:
+      return "TXT";
     case record_type::Aaaa:
       return "AAAA";
   }
@@ -147,6 +151,102 @@ std::optional<std::string> query_name(std::string_view domain) {
     return std::nullopt;
   }
   return checked_name(*ascii);
+}
+
+std::optional<std::string> raw_query_name(std::string_view name) {
+  if (name.ends_with('.')) {
+    name.remove_suffix(1);
+  }
+  if (name.empty() || name.size() > k_max_name_text) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(name.size());
+  std::size_t label = 0;
+  for (const char c : name) {
+    if (c == '.') {
+      if (label == 0) {
+        return std::nullopt;
+      }
+      label = 0;
+    } else if (c > ' ' && c < 0x7f && c != '\\') {
+      if (++label > k_max_label) {
+        return std::nullopt;
+      }
+    } else {
+      return std::nullopt;
+    }
+    out.push_back(lower(c));
+  }
+  if (label == 0) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::string reverse_name(const ip_address& a, std::string_view zone) {
+  std::string out;
+  if (a.v4()) {
+    for (int i = 15; i >= 12; --i) {
+      out += std::to_string(a.bytes[static_cast<std::size_t>(i)]);
+      out += '.';
+    }
+    out += zone.empty() ? std::string_view("in-addr.arpa") : zone;
+    return out;
+  }
+  static constexpr char k_hex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i) {
+    const std::uint8_t b = a.bytes[static_cast<std::size_t>(i)];
+    out += k_hex[b & 0xf];
+    out += '.';
+    out += k_hex[b >> 4];
+    out += '.';
+  }
+  out += zone.empty() ? std::string_view("ip6.arpa") : zone;
+  return out;
+}
+
+std::optional<std::string> parse_txt_rdata(std::string_view rdata) {
+  if (rdata.empty()) {
+    return std::nullopt;
+  }
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < rdata.size()) {
+    const std::size_t len = static_cast<unsigned char>(rdata[pos]);
+    if (pos + 1 + len > rdata.size()) {
+      return std::nullopt;
+    }
+    out.append(rdata.substr(pos + 1, len));
+    pos += 1 + len;
+  }
+  return out;
+}
+
+std::optional<std::string> parse_ptr_rdata(std::string_view rdata) {
+  auto name = decode_name(rdata);
+  if (!name || name->empty()) {
+    return std::nullopt;
+  }
+  return name;
+}
+
+std::string encode_txt_rdata(std::string_view text) {
+  std::string wire;
+  do {
+    const std::size_t n = std::min<std::size_t>(text.size(), 255);
+    wire.push_back(static_cast<char>(n));
+    wire.append(text.substr(0, n));
+    text.remove_prefix(n);
+  } while (!text.empty());
+  return wire;
+}
+
+std::optional<std::string> encode_ptr_rdata(std::string_view name) {
+  if (name.empty() || name == ".") {
+    return std::nullopt;
+  }
+  return encode_name(name);
 }
 
 std::optional<ip_address> address_literal(std::string_view host) {

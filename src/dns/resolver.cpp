@@ -35,21 +35,23 @@ struct resume_on_own_executor {
   }
 };
 
-// The initiation of async_mx / async_addrs. A named type rather than lambdas inside
+// The initiation of async_mx / async_addrs / async_lookup. A named type rather than lambdas inside
 // a coroutine body: GCC 12 miscompiled that form (a captured string freed twice).
 template <class Result>
 struct lookup_initiation {
   resolver* r;
 
   template <class Handler>
-  void operator()(Handler handler, std::string name) const {
+  void operator()(Handler handler, std::string name, record_type type = record_type::A) const {
     auto work = asio::prefer(asio::get_associated_executor(handler, r->get_executor()),
                              asio::execution::outstanding_work.tracked);
     resume_on_own_executor<Handler, Result> done{std::move(handler), std::move(work)};
     if constexpr (std::is_same_v<Result, mx_result>) {
       r->resolve_mx(std::move(name), std::move(done));
-    } else {
+    } else if constexpr (std::is_same_v<Result, addr_result>) {
       r->resolve_addrs(std::move(name), std::move(done));
+    } else {
+      r->lookup(std::move(name), type, std::move(done));
     }
   }
 };
@@ -77,6 +79,11 @@ asio::awaitable<addr_result> async_addrs(resolver& r, std::string host) {
       lookup_initiation<addr_result>{&r}, asio::use_awaitable, std::move(host));
 }
 
+asio::awaitable<lookup_answer> async_lookup(resolver& r, std::string name, record_type type) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(lookup_answer)>(
+      lookup_initiation<lookup_answer>{&r}, asio::use_awaitable, std::move(name), type);
+}
+
 mx_result wait_mx(resolver& r, std::string domain) {
   std::promise<mx_result> promise;
   auto future = promise.get_future();
@@ -90,6 +97,15 @@ addr_result wait_addrs(resolver& r, std::string host) {
   std::promise<addr_result> promise;
   auto future = promise.get_future();
   r.resolve_addrs(std::move(host), [promise = std::move(promise)](addr_result res) mutable {
+    promise.set_value(std::move(res));
+  });
+  return wait_for(future);
+}
+
+lookup_answer wait_lookup(resolver& r, std::string name, record_type type) {
+  std::promise<lookup_answer> promise;
+  auto future = promise.get_future();
+  r.lookup(std::move(name), type, [promise = std::move(promise)](lookup_answer res) mutable {
     promise.set_value(std::move(res));
   });
   return wait_for(future);

@@ -114,6 +114,10 @@ void static_resolver::resolve_addrs(std::string host, addr_handler done) {
   resolve_addrs_with(source_, std::move(host), std::move(done));
 }
 
+void static_resolver::lookup(std::string name, record_type type, lookup_handler done) {
+  lookup_with(source_, std::move(name), type, std::move(done));
+}
+
 bool static_resolver::add_mx(std::string_view domain, std::uint16_t preference,
                              std::string_view host) {
   auto name = query_name(domain);
@@ -143,8 +147,26 @@ bool static_resolver::add_address(std::string_view host, std::string_view ip) {
   return true;
 }
 
+namespace {
+// A table name: as resolve_mx takes it (U-labels converted), or else as a raw query
+// name (SPF macro expansions, DNS list names).
+std::optional<std::string> table_name(std::string_view name) {
+  auto q = query_name(name);
+  return q ? q : raw_query_name(name);
+}
+}  // namespace
+
+bool static_resolver::add_txt(std::string_view name, std::string_view text) {
+  return add_rdata(name, record_type::Txt, encode_txt_rdata(text));
+}
+
+bool static_resolver::add_ptr(std::string_view name, std::string_view target) {
+  auto rdata = encode_ptr_rdata(target);
+  return rdata && add_rdata(name, record_type::Ptr, std::move(*rdata));
+}
+
 bool static_resolver::add_rdata(std::string_view name, record_type type, std::string rdata) {
-  auto qname = query_name(name);
+  auto qname = table_name(name);
   if (!qname) {
     return false;
   }
@@ -153,7 +175,7 @@ bool static_resolver::add_rdata(std::string_view name, record_type type, std::st
 }
 
 bool static_resolver::add_name(std::string_view name) {
-  auto qname = query_name(name);
+  auto qname = table_name(name);
   if (!qname) {
     return false;
   }
@@ -162,7 +184,7 @@ bool static_resolver::add_name(std::string_view name) {
 }
 
 bool static_resolver::fail(std::string_view name, record_type type, dns_status status) {
-  auto qname = query_name(name);
+  auto qname = table_name(name);
   if (!qname || status == dns_status::Ok || status == dns_status::NullMx) {
     return false;
   }
@@ -171,7 +193,7 @@ bool static_resolver::fail(std::string_view name, record_type type, dns_status s
 }
 
 bool static_resolver::fail(std::string_view name, dns_status status) {
-  auto qname = query_name(name);
+  auto qname = table_name(name);
   if (!qname || status == dns_status::Ok || status == dns_status::NullMx) {
     return false;
   }

@@ -28,6 +28,7 @@ class static_resolver final : public resolver {
   executor_type get_executor() override;
   void resolve_mx(std::string domain, mx_handler done) override;
   void resolve_addrs(std::string host, addr_handler done) override;
+  void lookup(std::string name, record_type type, lookup_handler done) override;
 
   // The table; thread-safe, and may change between lookups. Names are taken as
   // resolve_mx takes them (case, a trailing dot and U-labels do not matter). A name
@@ -37,7 +38,9 @@ class static_resolver final : public resolver {
   bool add_null_mx(std::string_view domain);                     // MX 0 "." (RFC 7505 §3)
   bool add_address(std::string_view host, std::string_view ip);  // A or AAAA by its form
   bool add_rdata(std::string_view name, record_type type, std::string rdata);  // raw, any bytes
-  bool add_name(std::string_view name);  // exists without records
+  bool add_name(std::string_view name);                          // exists without records
+  bool add_txt(std::string_view name, std::string_view text);    // one TXT record
+  bool add_ptr(std::string_view name, std::string_view target);  // e.g. "1.0.0.127.in-addr.arpa"
 
   // Programmed failures, before any record: every query for `name` (and `type`)
   // answers `status` (TempFail, NxDomain or NoData).

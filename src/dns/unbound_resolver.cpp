@@ -324,6 +324,21 @@ result<std::unique_ptr<unbound_resolver>> unbound_resolver::create(asio::any_io_
       !r) {
     return fail(r.error());
   }
+  // The same for the reverse zones libunbound answers itself (RFC 6303): loopback and
+  // the documentation networks. Reverse DNS of a client (FCrDNS) must come from the
+  // nameservers, which know these names in a test zone or on a real network.
+  for (const char* zone :
+       {"127.in-addr.arpa.", "2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.",
+        "113.0.203.in-addr.arpa.",
+        "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa.",
+        "8.b.d.0.1.0.0.2.ip6.arpa."}) {
+    const std::string value = std::string(zone) + " transparent";
+    if (auto r = check(ub_ctx_set_option(ctx.get(), "local-zone:", value.c_str()),
+                       std::string("local-zone ") + zone);
+        !r) {
+      return fail(r.error());
+    }
+  }
   std::string description;
   if (options.nameservers.empty()) {
     if (auto r = check(ub_ctx_resolvconf(ctx.get(), options.resolv_conf.c_str()),
@@ -369,6 +384,10 @@ void unbound_resolver::resolve_mx(std::string domain, mx_handler done) {
 
 void unbound_resolver::resolve_addrs(std::string host, addr_handler done) {
   resolve_addrs_with(source_, std::move(host), std::move(done));
+}
+
+void unbound_resolver::lookup(std::string name, record_type type, lookup_handler done) {
+  lookup_with(source_, std::move(name), type, std::move(done));
 }
 
 }  // namespace posthorn::dns

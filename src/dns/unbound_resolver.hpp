@@ -43,6 +43,7 @@ class unbound_resolver final : public resolver {
   executor_type get_executor() override;
   void resolve_mx(std::string domain, mx_handler done) override;
   void resolve_addrs(std::string host, addr_handler done) override;
+  void lookup(std::string name, record_type type, lookup_handler done) override;
 
   // Where queries go, for the start-up log: "forwarding to 127.0.0.1@5353" or
   // "system resolvers (/etc/resolv.conf)".

@@ -124,7 +124,7 @@ std::string encode_envelope(const envelope& env) {
   put_str(out, env.helo);
   put_str(out, env.protocol);
   put_str(out, env.auth_user);
-  put_int<std::uint8_t>(out, env.held ? 1 : 0);
+  put_int<std::uint8_t>(out, (env.held ? 1 : 0) | (env.junk ? 2 : 0));
   put_int<std::uint64_t>(out, env.size);
   put_int<std::uint32_t>(out, static_cast<std::uint32_t>(env.recipients.size()));
   for (const recipient& r : env.recipients) {
@@ -212,7 +212,13 @@ std::optional<envelope> decode_envelope(std::string_view bytes) {
   env.helo = in.get_str();
   env.protocol = in.get_str();
   env.auth_user = in.get_str();
-  env.held = in.get_bool();
+  // Flags: 1 held at queueing, 2 junk (version 1 files before the junk flag hold 0/1).
+  const auto flags = in.get_int<std::uint8_t>();
+  if (flags > 3) {
+    return std::nullopt;
+  }
+  env.held = (flags & 1) != 0;
+  env.junk = (flags & 2) != 0;
   env.size = in.get_int<std::uint64_t>();
   const auto count = in.get_int<std::uint32_t>();
   if (!in.ok() || count > in.left() / k_min_recipient) {

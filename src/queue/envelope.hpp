@@ -49,6 +49,9 @@ struct envelope {
   std::string protocol;   // "SMTP", "ESMTP", "ESMTPS", "ESMTPSA", "local"
   std::string auth_user;  // "" when not authenticated
   bool held = false;
+  // Judged spam at acceptance (DMARC quarantine, the spam score): local recipients get
+  // it in their Junk folder ([mailbox] junk_folder). Stored in the queue file.
+  bool junk = false;
   bool delay_warned = false;  // the delay warning DSN was queued
   std::uint64_t size = 0;  // message octets in the queue file (our Received: included)
 

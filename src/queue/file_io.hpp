@@ -30,6 +30,7 @@ class unique_fd {
   int get() const { return fd_; }
   explicit operator bool() const { return fd_ >= 0; }
   void reset(int fd = -1);
+  int release() { return std::exchange(fd_, -1); }  // the caller owns it now
   // Closes now and reports close(2)'s error: on NFS a failed write may surface only here.
   int close();
 

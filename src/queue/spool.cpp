@@ -239,6 +239,93 @@ bool message_writer::insert(std::uint64_t offset, std::string_view octets) {
   return true;
 }
 
+result<void> message_writer::prepend(std::string_view octets) {
+  if (octets.empty()) {
+    return {};
+  }
+  if (failed_) {
+    return fail(error::temp("4.3.0", "queue file write failed earlier"));
+  }
+  if (spilled_ == 0) {
+    mem_.insert(0, octets);
+    size_ += octets.size();
+    return {};
+  }
+  // The spilled part is on disk: write the new octets and then the old ones to a new
+  // file, and put it in the old one's place. The CRC is recomputed on the way.
+  fs::path next = path_;
+  next += ".p";
+  io::unique_fd out(open_new(next));
+  if (out.get() < 0) {
+    return fail(io_error("create", errno));
+  }
+  auto abandon = [&](std::string_view what, int err) {
+    ::unlink(next.c_str());
+    return fail(io_error(what, err));
+  };
+  const std::string header = codec::encode_header();
+  if (const int err = io::write_all(out.get(), header); err != 0) {
+    return abandon("write", err);
+  }
+  if (const int err = io::write_all(out.get(), octets); err != 0) {
+    return abandon("write", err);
+  }
+  std::uint32_t crc = crc32c(0, octets);
+  std::string buf(64 * 1024, '\0');
+  io::unique_fd in(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));  // fd_ is write-only
+  if (!in) {
+    return abandon("open", errno);
+  }
+  for (std::uint64_t done = 0; done < spilled_;) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), spilled_ - done));
+    const auto at = static_cast<off_t>(codec::k_header_size + done);
+    if (const int err = io::pread_all(in.get(), buf.data(), n, at); err != 0) {
+      return abandon("read", err);
+    }
+    const std::string_view part(buf.data(), n);
+    if (const int err = io::write_all(out.get(), part); err != 0) {
+      return abandon("write", err);
+    }
+    crc = crc32c(crc, part);
+    done += n;
+  }
+  if (::rename(next.c_str(), path_.c_str()) != 0) {
+    return abandon("rename", errno);
+  }
+  ::close(fd_);
+  fd_ = out.release();
+  spilled_ += octets.size();
+  size_ += octets.size();
+  crc_ = crc;
+  return {};
+}
+
+result<void> read_message(const message_writer& w,
+                          const std::function<void(std::string_view)>& chunk) {
+  constexpr std::size_t k_chunk = 64 * 1024;
+  if (w.spilled_ > 0) {
+    io::unique_fd in(::open(w.path_.c_str(), O_RDONLY | O_CLOEXEC));  // w.fd_ is write-only
+    if (!in) {
+      return fail(io_error("open", errno));
+    }
+    std::string buf(static_cast<std::size_t>(std::min<std::uint64_t>(k_chunk, w.spilled_)), '\0');
+    for (std::uint64_t done = 0; done < w.spilled_;) {
+      const auto n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), w.spilled_ - done));
+      const auto at = static_cast<off_t>(codec::k_header_size + done);
+      if (const int err = io::pread_all(in.get(), buf.data(), n, at); err != 0) {
+        return fail(io_error("read", err));
+      }
+      chunk(std::string_view(buf.data(), n));
+      done += n;
+    }
+  }
+  for (std::size_t at = 0; at < w.mem_.size(); at += k_chunk) {
+    chunk(std::string_view(w.mem_).substr(at, k_chunk));
+  }
+  return {};
+}
+
 bool message_writer::wants_spill() const {
   return !path_.empty() && !mem_.empty() && mem_.size() >= limit_;
 }

@@ -42,13 +42,22 @@ class message_writer {
   // Inserts octets at `offset` of the message while that part is still in memory
   // (header fields a submission lacks); false once it has been spilled.
   bool insert(std::uint64_t offset, std::string_view octets);
-  bool wants_spill() const;              // memory part at or past the threshold
-  result<void> spill();                  // blocking: memory part appended to the file
-  std::uint64_t size() const;            // octets appended so far
-  void discard();                        // drop everything (RSET, refused message)
+  // Puts `octets` in front of the whole message (header fields the checks add at the
+  // end of the message: Authentication-Results, DKIM-Signature, ...). In memory when
+  // nothing was spilled yet; else blocking: the file is rewritten once with the new
+  // octets first (another file in incoming/, renamed over it). On failure the message
+  // is as it was.
+  result<void> prepend(std::string_view octets);
+  bool spilled() const { return spilled_ > 0; }
+  bool wants_spill() const;    // memory part at or past the threshold
+  result<void> spill();        // blocking: memory part appended to the file
+  std::uint64_t size() const;  // octets appended so far
+  void discard();              // drop everything (RSET, refused message)
 
  private:
   friend class spool;
+  friend result<void> read_message(const message_writer&,
+                                   const std::function<void(std::string_view)>&);
   fs::path path_;
   int fd_ = -1;
   std::string mem_;
@@ -58,6 +67,12 @@ class message_writer {
   std::uint32_t crc_ = 0;      // CRC-32C of the spilled octets
   bool failed_ = false;        // a spill failed: the file is unusable, commit must fail
 };
+
+// Every octet of a message being received, in order, in chunks of at most 64 KiB
+// (the spilled part read back from its file, then the part in memory). Blocking when
+// the message was spilled: call it off the event loop then.
+result<void> read_message(const message_writer& w,
+                          const std::function<void(std::string_view)>& chunk);
 
 // Read access to a committed message's octets (CRLF line ends, as received, with our
 // Received: header first).

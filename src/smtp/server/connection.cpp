@@ -3,26 +3,26 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
-
-#include <algorithm>
-#include <array>
 #include <chrono>
+#include <ctime>
 #include <expected>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <optional>
-#include <ctime>
+#include <unordered_map>
 
 #include "common/asio_unix.hpp"
 #include "common/metrics.hpp"
+#include "common/run_blocking.hpp"
 #include "policy/credentials.hpp"
 #include "queue/delivery_metrics.hpp"
 #include "smtp/proto/proxy_header.hpp"
@@ -58,8 +58,8 @@ metrics::family<metrics::counter>& m_connections_refused =
         {"listener"});
 metrics::family<metrics::counter>& m_tls_handshakes =
     metrics::default_registry().add_counter_family(
-        "posthorn_tls_handshakes_total", "Server TLS handshakes (STARTTLS, implicit TLS) by result.",
-        {"result"});
+        "posthorn_tls_handshakes_total",
+        "Server TLS handshakes (STARTTLS, implicit TLS) by result.", {"result"});
 metrics::counter& m_tls_success = m_tls_handshakes.with({"success"});
 metrics::counter& m_tls_failure = m_tls_handshakes.with({"failure"});
 metrics::family<metrics::counter>& m_proxy_headers = metrics::default_registry().add_counter_family(
@@ -103,9 +103,7 @@ class spool_env final : public session_env {
   spool_env(queue::spool& s, auth::failure_limiter* limiter, std::string ip)
       : spool_(s), limiter_(limiter), ip_(std::move(ip)) {}
   std::string new_queue_id() override { return spool_.new_id(); }
-  queue::message_writer begin_message(const std::string& id) override {
-    return spool_.begin(id);
-  }
+  queue::message_writer begin_message(const std::string& id) override { return spool_.begin(id); }
   std::uint64_t free_space() override { return spool_.free_space(); }
   std::int64_t now() override { return static_cast<std::int64_t>(std::time(nullptr)); }
   // XCLIENT named another client: AUTH failures count against it from now on.
@@ -121,14 +119,6 @@ class spool_env final : public session_env {
   auth::failure_limiter* limiter_;
   std::string ip_;
 };
-
-// Runs `f` on the blocking pool and resumes on the caller's executor.
-template <class F>
-awaitable<std::invoke_result_t<F>> run_blocking(asio::thread_pool& pool, F f) {
-  using R = std::invoke_result_t<F>;
-  co_return co_await asio::co_spawn(
-      pool, [f = std::move(f)]() mutable -> awaitable<R> { co_return f(); }, asio::use_awaitable);
-}
 
 std::string peer_ip(const tcp::socket& sock) {
   boost::system::error_code ec;
@@ -180,23 +170,24 @@ struct watched_socket : std::enable_shared_from_this<watched_socket<Socket>> {
   void arm() {
     armed = true;
     timer.expires_at(deadline);
-    timer.async_wait([w = this->weak_from_this(), gen = ++generation](boost::system::error_code ec) {
-      auto self = w.lock();
-      if (!self || gen != self->generation) {
-        return;  // gone, or superseded by a later arm()
-      }
-      self->armed = false;
-      if (ec || self->stopped) {
-        return;
-      }
-      if (self->deadline > std::chrono::steady_clock::now()) {
-        self->arm();
-        return;
-      }
-      self->timed_out = true;
-      boost::system::error_code ignored;
-      self->sock.cancel(ignored);
-    });
+    timer.async_wait(
+        [w = this->weak_from_this(), gen = ++generation](boost::system::error_code ec) {
+          auto self = w.lock();
+          if (!self || gen != self->generation) {
+            return;  // gone, or superseded by a later arm()
+          }
+          self->armed = false;
+          if (ec || self->stopped) {
+            return;
+          }
+          if (self->deadline > std::chrono::steady_clock::now()) {
+            self->arm();
+            return;
+          }
+          self->timed_out = true;
+          boost::system::error_code ignored;
+          self->sock.cancel(ignored);
+        });
   }
 
   void stop() {
@@ -220,8 +211,8 @@ struct watched_socket : std::enable_shared_from_this<watched_socket<Socket>> {
 
 // Hands a message to the group committer and waits for the flush that covers it.
 template <class Socket>
-awaitable<result<void>> commit(watched_socket<Socket>& conn, queue::committer& c, queue::envelope& env,
-                               queue::message_writer body) {
+awaitable<result<void>> commit(watched_socket<Socket>& conn, queue::committer& c,
+                               queue::envelope& env, queue::message_writer body) {
   auto ex = conn.sock.get_executor();
   conn.commit_result.reset();
   c.submit(&env, std::move(body), [self = conn.shared_from_this(), ex](result<void> r) {
@@ -355,7 +346,43 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
   settings.tls_available = tls_ctx != nullptr && where.role != config::listener_role::Submissions;
   settings.xclient_allowed = in_networks(cfg.smtp.xclient_networks, ip);
   std::shared_ptr<const policy::accounts> accounts = ctx.accounts.load();
+  // The checks of this connection (checks.hpp); the module set is the one at connect.
+  const std::shared_ptr<const check_list> modules = ctx.checks.load();
+  check_chain checks;
+  if (modules && !modules->empty()) {
+    checks = check_chain(*modules, where.role,
+                         check_services{sock.get_executor(), ctx.resolver, &ctx.blocking});
+  }
+  settings.check_steps = checks.steps() & ~step_bit(check_step::Connect);
   session s(std::move(settings), accounts, env_api, std::move(who.info));
+  // Runs the chain for one step; the session supplies what it knows.
+  auto run_checks = [&](check_step step, const peer_info& peer) -> awaitable<check_verdict> {
+    check_request r;
+    r.step = step;
+    r.role = where.role;
+    r.peer = &peer;
+    r.helo = s.helo_name();
+    r.auth_user = &s.authenticated();
+    r.tls = s.tls_active();
+    queue::message_writer* message = nullptr;
+    if (step != check_step::Connect && step != check_step::Helo) {
+      r.sender = &s.sender();
+    }
+    if (step == check_step::Rcpt) {
+      r.rcpt = &s.check_wanted().rcpt;
+    }
+    if (step == check_step::Message) {
+      r.envelope = &s.envelope();
+      r.message = &s.message();
+      message = &s.message();
+    }
+    check_verdict v = co_await checks.run(r, message);
+    if (v.refuse) {
+      spdlog::info("event=check-refused client=[{}] step={} code={}{}{}", peer.addr,
+                   to_string(step), v.refuse->code, v.log.empty() ? "" : " ", v.log);
+    }
+    co_return v;
+  };
 
   // A shutdown wakes the connection when it waits for input (between commands, or in
   // the middle of a message); the loop then decides whether to end the session.
@@ -418,11 +445,21 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
     } else {
       spdlog::info("event=connect client=[{}] listener={}", ip, where.address);
     }
-    s.greet();
+    std::optional<reply> refusal;
+    if ((checks.steps() & step_bit(check_step::Connect)) != 0) {
+      check_verdict v = co_await run_checks(check_step::Connect, s.peer());
+      refusal = std::move(v.refuse);
+    }
+    if (refusal) {
+      s.refuse_service(*refusal);
+    } else {
+      s.greet();
+    }
   } else {
-    spdlog::warn("event=reject client=[{}] command=CONNECT code=421 dsn=4.7.0 "
-                 "reason=\"too many connections\"",
-                 ip);
+    spdlog::warn(
+        "event=reject client=[{}] command=CONNECT code=421 dsn=4.7.0 "
+        "reason=\"too many connections\"",
+        ip);
     s.refuse(make_reply(421, "4.7.0", cfg.hostname + " Error: too many connections"));
   }
 
@@ -546,7 +583,16 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
         ip = ch.peer.addr;
         env_api.set_ip(ip);
       }
-      s.client_done(is_trusted(cfg, ch.peer.addr), moved);
+      const bool trusted = is_trusted(cfg, ch.peer.addr);
+      // The new client meets the Connect checks as if it had just connected.
+      std::optional<reply> refusal;
+      if (moved && (checks.steps() & step_bit(check_step::Connect)) != 0) {
+        peer_info next = ch.peer;
+        next.trusted = trusted;
+        check_verdict v = co_await run_checks(check_step::Connect, next);
+        refusal = std::move(v.refuse);
+      }
+      s.client_done(trusted, moved, std::move(refusal));
       a = feed_pending();
       continue;
     }
@@ -576,12 +622,22 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
       a = action::Read;
       continue;
     }
+    if (a == action::Check) {
+      check_verdict v = co_await run_checks(s.check_wanted().step, s.peer());
+      a = s.check_done(std::move(v));
+      if (a == action::Read) {
+        a = feed_pending();
+      }
+      continue;
+    }
     if (a == action::Commit) {
       queue::envelope& env = s.envelope();
       auto r = co_await commit(*conn, ctx.committer, env, std::move(s.message()));
       if (r) {
-        spdlog::info("id={} event=queued from=<{}> nrcpt={} size={} client=[{}]", env.id,
-                     env.sender.str(), env.recipients.size(), env.size, ip);
+        spdlog::info("id={} event=queued from=<{}> nrcpt={} size={} client=[{}]{}{}{}{}", env.id,
+                     env.sender.str(), env.recipients.size(), env.size, ip,
+                     s.check_log().empty() ? "" : " ", s.check_log(), env.junk ? " junk=yes" : "",
+                     env.held ? " held=yes" : "");
         // Alias members that name no account failed at acceptance: they bounce, and
         // the log and the metrics say so like for any other recipient.
         for (const queue::recipient& rc : env.recipients) {
@@ -688,7 +744,6 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
                  st.errors, st.messages, origin != ip ? " orig_client=[" + origin + "]" : "");
   }
 }
-
 
 template <class Socket>
 void spawn(Socket socket, server_context& ctx, const config::listen_config& where) {

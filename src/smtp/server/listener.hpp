@@ -2,19 +2,18 @@
 // The network side of the SMTP server: listeners accept connections and run one
 // coroutine per connection around a sans-I/O smtp::session (DESIGN.md §1).
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
-
-#include <atomic>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <filesystem>
 #include <string>
 #include <unordered_map>
 
@@ -24,6 +23,7 @@
 #include "queue/committer.hpp"
 #include "queue/scheduler.hpp"
 #include "queue/spool.hpp"
+#include "smtp/server/checks.hpp"
 
 namespace posthorn::smtp {
 
@@ -89,6 +89,11 @@ struct server_context {
   std::function<std::shared_ptr<boost::asio::ssl::context>()> tls_context;
   // AUTH failures per client address (brute-force defence); null = no limits.
   std::shared_ptr<auth::failure_limiter> auth_limiter;
+  // The check modules (checks.hpp), in order; swapped whole by a reload while sessions
+  // keep the set they started with. Null or empty: no checks.
+  std::atomic<std::shared_ptr<const check_list>> checks;
+  // DNS for the checks (the delivery resolver); null when there is none.
+  dns::resolver* resolver = nullptr;
 };
 
 class listener {

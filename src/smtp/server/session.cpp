@@ -73,10 +73,14 @@ std::string quoted(std::string_view text) {
 
 const char* phase_name(phase p) {
   switch (p) {
-    case phase::Connected: return "connected";
-    case phase::Greeted: return "greeted";
-    case phase::Mail: return "mail";
-    case phase::Rcpt: return "rcpt";
+    case phase::Connected:
+      return "connected";
+    case phase::Greeted:
+      return "greeted";
+    case phase::Mail:
+      return "mail";
+    case phase::Rcpt:
+      return "rcpt";
   }
   return "?";
 }
@@ -91,8 +95,7 @@ bool looks_like_http(std::string_view line) {
 
 }  // namespace
 
-session_settings session_settings::from(const config::config& cfg,
-                                        const config::listen_config& l) {
+session_settings session_settings::from(const config::config& cfg, const config::listen_config& l) {
   session_settings s;
   s.hostname = cfg.hostname;
   s.message_size = cfg.limits.message_size;
@@ -114,12 +117,13 @@ session::session(session_settings settings, std::shared_ptr<const policy::accoun
       accounts_(std::move(accounts)),
       env_api_(env),
       peer_(std::move(peer)) {
-  peer_.trusted = peer_.trusted && !lmtp();  // LMTP delivers locally, never relays
+  if (lmtp()) {
+    peer_.trusted = false;      // LMTP delivers locally, never relays
+    settings_.check_steps = 0;  // the MTA handing mail over did the checking
+  }
 }
 
-void session::greet() {
-  send(reply{220, "", {settings_.hostname + " ESMTP posthorn"}});
-}
+void session::greet() { send(reply{220, "", {settings_.hostname + " ESMTP posthorn"}}); }
 
 void session::refuse(const reply& r) {
   send(r);
@@ -143,6 +147,10 @@ void session::reset_transaction() {
 }
 
 void session::send(const reply& r) {
+  if (hold_success_ && r.code < 400) {
+    held_reply_ = r;  // the checks decide whether it goes out (session_checks.cpp)
+    return;
+  }
   r.render(out_);
   note_reply(r.code);
 }
@@ -174,8 +182,8 @@ void session::log_reject(int code, std::string_view enhanced, std::string_view t
     spdlog::info("id={} event=reject client=[{}] command={} code={} dsn={} reason={}{}", txn_.id,
                  peer_.addr, cmd, code, enhanced, quoted(text), from);
   } else {
-    spdlog::info("event=reject client=[{}] command={} code={} dsn={} reason={}{}", peer_.addr,
-                 cmd, code, enhanced, quoted(text), from);
+    spdlog::info("event=reject client=[{}] command={} code={} dsn={} reason={}{}", peer_.addr, cmd,
+                 code, enhanced, quoted(text), from);
   }
 }
 
@@ -255,6 +263,9 @@ action session::feed(std::string_view& in) {
     if (etrn_pending_) {
       return action::Etrn;
     }
+    if (check_pending_) {
+      return action::Check;
+    }
     if (out_.size() >= 16 * 1024) {
       return action::Flush;
     }
@@ -308,6 +319,9 @@ action session::feed_command(std::string_view& in) {
   if (mode_ == input_mode::Closed) {
     return action::Close;
   }
+  if (check_pending_) {
+    return action::Check;
+  }
   if (starttls_pending_) {
     starttls_pending_ = false;
     return action::StartTls;
@@ -329,7 +343,25 @@ void session::dispatch(const command& c) {
     error_reply(500, "5.5.2", "Error: command not recognized");
     return;
   }
+  // RFC 5321 §3.1: after a 554 greeting only QUIT is served.
+  if (service_refused_ && c.v != verb::Quit) {
+    error_reply(503, "5.5.1", "Error: service refused; send QUIT");
+    return;
+  }
+  const std::optional<check_step> step = check_step_of(c.v);
+  if (!step) {
+    (this->*(e->fn))(c);
+    return;
+  }
+  // The checks want this step: hold back the success reply and remember what to undo.
+  undo_ = check_undo{phase_, helo_, esmtp_, txn_.rcpts.size()};
+  hold_success_ = true;
   (this->*(e->fn))(c);
+  hold_success_ = false;
+  if (held_reply_) {
+    check_ = check_point{*step, *step == check_step::Rcpt ? last_rcpt_ : mail::address{}};
+    check_pending_ = true;
+  }
 }
 
 bool session::greeted_check() {
@@ -371,14 +403,14 @@ void session::on_ehlo(const command& c) {
   reply r{250, "", {settings_.hostname}};
   r.lines.push_back("PIPELINING");
   r.lines.push_back(settings_.message_size == 0 ? std::string("SIZE")
-                                                 : "SIZE " + std::to_string(settings_.message_size));
+                                                : "SIZE " + std::to_string(settings_.message_size));
   r.lines.push_back("8BITMIME");
   r.lines.push_back("BINARYMIME");  // RFC 3030 §3, with CHUNKING
   r.lines.push_back("SMTPUTF8");
   r.lines.push_back("ENHANCEDSTATUSCODES");
   r.lines.push_back("DSN");
   r.lines.push_back("CHUNKING");  // RFC 3030 §2
-  r.lines.push_back("ETRN");  // RFC 1985 §3
+  r.lines.push_back("ETRN");      // RFC 1985 §3
   // RFC 4954 §4: no AUTH over plain text unless the listener allows it.
   if (!auth_user_ && (tls_active_ || settings_.allow_plaintext_auth)) {
     r.lines.push_back("AUTH " + std::string(settings_.scram ? auth::advertised_mechanisms_with_scram(
@@ -413,8 +445,9 @@ void session::on_quit(const command&) {
 
 void session::on_obsolete(const command& c) {
   // RFC 5321 §4.5.3? lists SEND/SOML/SAML as obsolete; TURN is unsafe (RFC 2645).
-  error_reply(502, "5.5.1", std::string("Error: ") + std::string(verb_name(c.v)) +
-                                " is obsolete and not implemented");
+  error_reply(
+      502, "5.5.1",
+      std::string("Error: ") + std::string(verb_name(c.v)) + " is obsolete and not implemented");
 }
 
 // RFC 3207.
@@ -737,6 +770,11 @@ action session::finish_message(const content_scanner& content) {
     return refuse(451, "4.3.0", "Error: queue file write error");
   }
   build_envelope();
+  if ((settings_.check_steps & step_bit(check_step::Message)) != 0) {
+    check_ = check_point{check_step::Message, {}};
+    check_pending_ = true;
+    return action::Check;
+  }
   return action::Commit;
 }
 
@@ -819,6 +857,10 @@ action session::feed_bdat(std::string_view& in) {
   return spill_or_read();
 }
 
+void session::count_message(bool accepted) {
+  (accepted ? m_messages_accepted : m_messages_rejected).inc();
+}
+
 void session::commit_done(result<void> r) {
   if (r) {
     ++stats_.messages;
@@ -828,9 +870,14 @@ void session::commit_done(result<void> r) {
     m_messages_rejected.inc();  // the driver logs why (event=commit-failed)
     message_reply(451, "4.3.0", "Error: queue file write error", false);
   }
+  end_message();
+}
+
+void session::end_message() {
   txn_ = transaction{};
   env_ = queue::envelope{};
   writer_ = queue::message_writer{};
+  check_log_.clear();
   enter_phase(phase::Greeted);
 }
 

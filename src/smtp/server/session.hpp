@@ -23,6 +23,7 @@
 #include "smtp/proto/command.hpp"
 #include "smtp/proto/data_reader.hpp"
 #include "smtp/proto/reply.hpp"
+#include "smtp/server/check_types.hpp"
 
 namespace posthorn::smtp {
 
@@ -43,6 +44,9 @@ struct session_settings {
   // SCRAM offered: the users file holds the secrets. False with [auth] dovecot_socket,
   // whose check takes a password (PLAIN and LOGIN only).
   bool scram = true;
+  // The steps (step_bit(check_step)) at which the driver runs the check chain
+  // (checks.hpp): the session returns action::Check there. 0: none.
+  unsigned check_steps = 0;
 
   static session_settings from(const config::config& cfg, const config::listen_config& l);
 };
@@ -69,7 +73,7 @@ class session_env {
   virtual std::string new_queue_id() = 0;
   virtual queue::message_writer begin_message(const std::string& id) = 0;
   virtual std::uint64_t free_space() = 0;  // octets free in the spool
-  virtual std::int64_t now() = 0;           // unix seconds
+  virtual std::int64_t now() = 0;          // unix seconds
   // A SASL exchange failed before any password check (bad base64, malformed PLAIN):
   // it counts toward the AUTH failure limit like a wrong password.
   virtual void auth_failure() {}
@@ -80,15 +84,16 @@ inline constexpr std::size_t k_verb_count = static_cast<std::size_t>(verb::Unkno
 
 // What the driver must do before feeding more input.
 enum class action {
-  Read,    // all input consumed: flush pending output, then read more
-  Flush,   // output is large: write it before going on
-  Spill,   // the message buffer is full: call message().spill() off the loop, then spill_done()
-  Commit,  // end of DATA / BDAT LAST accepted: commit envelope()+message(), then commit_done()
-  StartTls,  // write pending output, drop all unread input, handshake, then tls_started()
+  Read,        // all input consumed: flush pending output, then read more
+  Flush,       // output is large: write it before going on
+  Spill,       // the message buffer is full: call message().spill() off the loop, then spill_done()
+  Commit,      // end of DATA / BDAT LAST accepted: commit envelope()+message(), then commit_done()
+  StartTls,    // write pending output, drop all unread input, handshake, then tls_started()
   AuthVerify,  // check auth_credentials() off the loop, then auth_done()
-  NewClient,  // XCLIENT accepted: judge pending_client() (trust, limits), then client_done()
-  Etrn,    // start delivery of the queued mail etrn_wanted() names, then etrn_done()
-  Close,   // write pending output, then close the connection
+  NewClient,   // XCLIENT accepted: judge pending_client() (trust, limits), then client_done()
+  Etrn,        // start delivery of the queued mail etrn_wanted() names, then etrn_done()
+  Check,       // run the check chain for check_wanted(), then check_done()
+  Close,       // write pending output, then close the connection
 };
 
 // Data and Bdat read message content (the driver applies [limits] data_timeout).
@@ -136,13 +141,35 @@ class session {
   // The driver's verdict on pending_client(): `trusted` from [relay] trusted_networks;
   // not `admitted` when the new address is over its connection limit (421 4.7.0 and
   // Close). Admitted, the session starts over as if that client had connected: 220.
-  void client_done(bool trusted, bool admitted);
+  // `refusal`: the Connect checks refused the new client (as refuse_service, or 421).
+  void client_done(bool trusted, bool admitted, std::optional<reply> refusal = std::nullopt);
   const peer_info& peer() const { return peer_; }
   // Valid while an Etrn action is pending.
   const etrn_request& etrn_wanted() const { return etrn_; }
   // The driver's answer to Etrn: how many queued messages were started (0: none was
   // waiting), or nullopt when the queue cannot take the request now (458).
   void etrn_done(std::optional<std::size_t> started);
+  // Valid while a Check action is pending: the step, and at Rcpt the recipient asked
+  // about (HELO name, sender, envelope and message through the accessors below).
+  struct check_point {
+    check_step step = check_step::Helo;
+    mail::address rcpt;
+  };
+  const check_point& check_wanted() const { return check_; }
+  // The merged verdict of the chain. Helo/Mail/Rcpt: a refusal replaces the 250 and
+  // undoes the command (a refused RCPT adds no recipient); else the 250 goes out.
+  // Message: a refusal refuses the message, `discard` answers 250 and keeps nothing,
+  // else junk/hold go into the envelope and the result is Commit. Returns the next
+  // action (Read, Commit or Close).
+  action check_done(check_verdict v);
+  // The Connect checks refused the client with something other than 421: `r` is the
+  // greeting (RFC 5321 §3.1: 554), then every command but QUIT gets 503 5.5.1.
+  void refuse_service(const reply& r);
+  // What the Message checks said for the log line (event=queued ... <log>).
+  const std::string& check_log() const { return check_log_; }
+  std::string_view helo_name() const { return helo_; }
+  const mail::address& sender() const { return txn_.sender; }
+
   // Too many AUTH failures from this client: 421 4.7.0 and Close.
   void auth_blocked();
   const std::optional<mail::address>& authenticated() const { return auth_user_; }
@@ -243,6 +270,14 @@ class session {
   bool refused_content(const content_scanner& content) const;
   static constexpr unsigned k_max_received = 100;  // RFC 5321 §6.3 loop limit
   void dispatch(const command& c);
+  // The check seam (session_checks.cpp): the step a verb's success is checked at.
+  std::optional<check_step> check_step_of(verb v) const;
+  // A refusal from the checks in place of the reply owed (logged, counted as an error).
+  action refuse_checked(const reply& r);
+  // The accepted / rejected message counters (metrics).
+  static void count_message(bool accepted);
+  // After a message's final reply: ready for the next transaction.
+  void end_message();
 
   void on_helo(const command& c);
   void on_ehlo(const command& c);
@@ -337,6 +372,21 @@ class session {
   std::optional<mail::address> xclient_login_;
   bool xclient_pending_ = false;
   bool helo_fixed_ = false;
+  // The check seam: the success reply held back while the chain runs, what to restore
+  // when it refuses, and the recipient last accepted by RCPT.
+  bool hold_success_ = false;
+  bool check_pending_ = false;
+  std::optional<reply> held_reply_;
+  check_point check_;
+  struct check_undo {
+    phase ph = phase::Connected;
+    std::string helo;
+    bool esmtp = false;
+    std::size_t rcpts = 0;
+  } undo_;
+  mail::address last_rcpt_;
+  std::string check_log_;
+  bool service_refused_ = false;
   std::string proto_fixed_;  // "SMTP" or "ESMTP"; "" = from HELO/EHLO
 };
 

@@ -246,6 +246,7 @@ void session::on_rcpt(const command& c) {
   if (!duplicate) {
     txn_.rcpts.push_back(rcpt{addr, params->orcpt.value_or(""), local, params->notify});
   }
+  last_rcpt_ = addr;
   enter_phase(phase::Rcpt);
   reply_with(250, "2.1.5", "Ok");
 }

@@ -98,7 +98,7 @@ void session::on_xclient(const command& c) {
   xclient_pending_ = true;
 }
 
-void session::client_done(bool trusted, bool admitted) {
+void session::client_done(bool trusted, bool admitted, std::optional<reply> refusal) {
   xclient_pending_ = false;
   if (!admitted) {
     reply_with(421, "4.7.0",
@@ -117,7 +117,14 @@ void session::client_done(bool trusted, bool admitted) {
   auth_user_ = std::move(xclient_login_);
   xclient_login_.reset();
   sasl_.reset();
-  greet();
+  service_refused_ = false;
+  if (refusal && refusal->code == 421) {
+    refuse(*refusal);
+  } else if (refusal) {
+    refuse_service(*refusal);
+  } else {
+    greet();
+  }
 }
 
 }  // namespace posthorn::smtp

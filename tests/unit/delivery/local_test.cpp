@@ -164,3 +164,48 @@ TEST(deliver_local, a_deferred_recipient_waits_for_its_retry_time) {
 
 }  // namespace
 }  // namespace posthorn::delivery
+
+namespace posthorn::delivery {
+namespace {
+
+// A message judged spam goes to each mailbox's Maildir++ Junk folder, made as Dovecot
+// expects (the mailbox itself, <box>/.Junk/{tmp,new,cur} and the maildirfolder file);
+// other messages of the same batch go to the inbox.
+TEST(deliver_local_batch, junk_goes_to_the_junk_folder) {
+  std::string pattern = (fs::temp_directory_path() / "posthorn-unit-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path root = fs::path(pattern) / "mail";
+  std::vector<queue::envelope> envs(2);
+  for (std::size_t i = 0; i < envs.size(); ++i) {
+    envs[i].id = "0JUNKJUNKJU" + std::to_string(i);
+    envs[i].sender = {"someone", "example.net"};
+    envs[i].junk = i == 0;
+    queue::recipient r;
+    r.address = {"alice", "example.test"};
+    envs[i].recipients.push_back(r);
+  }
+  std::vector<local_job> jobs;
+  for (const auto& e : envs) {
+    jobs.push_back(local_job{&e, "Subject: x\r\n\r\nbody\r\n", {}});
+  }
+  deliver_local_batch(
+      jobs, root, "mx.example.test", 0, [] {}, "Junk");
+  const fs::path box = root / "example.test" / "alice";
+  EXPECT_EQ(files_in(box / ".Junk" / "new"), 1u);
+  EXPECT_EQ(files_in(box / "new"), 1u);
+  EXPECT_TRUE(fs::is_regular_file(box / ".Junk" / "maildirfolder"));
+  EXPECT_TRUE(fs::is_directory(box / ".Junk" / "cur"));
+  EXPECT_TRUE(fs::is_directory(box / "cur"));
+  for (const auto& e : fs::directory_iterator(box / ".Junk" / "new")) {
+    EXPECT_TRUE(e.path().filename().string().starts_with("0JUNKJUNKJU0.R0."));
+  }
+  // Without a junk folder, junk is delivered to the inbox.
+  deliver_local_batch(
+      jobs, root, "mx.example.test", 0, [] {}, "");
+  // The junk message now lands in the inbox; the other one's name is there already.
+  EXPECT_EQ(files_in(box / "new"), 2u);
+  fs::remove_all(pattern);
+}
+
+}  // namespace
+}  // namespace posthorn::delivery

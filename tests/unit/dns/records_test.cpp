@@ -199,3 +199,54 @@ TEST(mx_error, maps_each_failure_to_its_status) {
 
 }  // namespace
 }  // namespace posthorn::dns
+
+namespace posthorn::dns {
+namespace {
+
+TEST(raw_query_name, takes_what_spf_macros_and_dns_lists_make) {
+  EXPECT_EQ(raw_query_name("_DMARC.Example.Test."), "_dmarc.example.test");
+  EXPECT_EQ(raw_query_name("a+b=c.2.0.0.127.bl.test"), "a+b=c.2.0.0.127.bl.test");
+  EXPECT_FALSE(raw_query_name(""));
+  EXPECT_FALSE(raw_query_name("a..b"));
+  EXPECT_FALSE(raw_query_name("a b.test"));
+  EXPECT_FALSE(raw_query_name("a\\b.test"));
+  EXPECT_FALSE(raw_query_name(std::string(64, 'a') + ".test"));
+  EXPECT_TRUE(raw_query_name(std::string(63, 'a') + ".test"));
+}
+
+TEST(reverse_name, ipv4_ipv6_and_dns_list_forms) {
+  EXPECT_EQ(reverse_name(*ip_address::parse("192.0.2.10")), "10.2.0.192.in-addr.arpa");
+  EXPECT_EQ(reverse_name(*ip_address::parse("127.0.0.2"), "bl.example.test"),
+            "2.0.0.127.bl.example.test");
+  EXPECT_EQ(reverse_name(*ip_address::parse("2001:db8::1")),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+}
+
+TEST(txt_rdata, joins_character_strings_and_splits_long_text) {
+  const std::string two = std::string("\x03v=s") + "\x05pf1 a";
+  EXPECT_EQ(parse_txt_rdata(two), "v=spf1 a");
+  const std::string text(600, 'k');
+  const std::string wire = encode_txt_rdata(text);
+  EXPECT_EQ(wire.size(), 600u + 3u);
+  EXPECT_EQ(parse_txt_rdata(wire), text);
+  EXPECT_EQ(encode_txt_rdata(""), std::string(1, '\0'));
+  EXPECT_EQ(parse_txt_rdata(std::string(1, '\0')), "");
+  for (std::size_t cut = 1; cut < wire.size(); ++cut) {
+    if (cut == 256 || cut == 512) {
+      continue;  // a cut at a string boundary is a valid shorter record
+    }
+    EXPECT_FALSE(parse_txt_rdata(wire.substr(0, cut))) << cut;
+  }
+  EXPECT_FALSE(parse_txt_rdata(""));
+}
+
+TEST(ptr_rdata, round_trips) {
+  const auto wire = encode_ptr_rdata("Mail.Example.Test.");
+  ASSERT_TRUE(wire);
+  EXPECT_EQ(parse_ptr_rdata(*wire), "mail.example.test");
+  EXPECT_FALSE(parse_ptr_rdata(wire->substr(0, wire->size() - 1)));
+  EXPECT_FALSE(encode_ptr_rdata(""));
+}
+
+}  // namespace
+}  // namespace posthorn::dns

@@ -306,3 +306,43 @@ TEST(static_resolver, destroyed_with_lookups_under_way_they_fail_temporarily) {
 
 }  // namespace
 }  // namespace posthorn::dns
+
+namespace posthorn::dns {
+namespace {
+
+lookup_answer raw(boost::asio::io_context& io, resolver& r, std::string name, record_type t) {
+  std::optional<lookup_answer> out;
+  r.lookup(std::move(name), t, [&](lookup_answer res) { out = std::move(res); });
+  EXPECT_FALSE(out) << "answered inside the call";
+  io.restart();
+  io.run();
+  EXPECT_TRUE(out) << "never answered";
+  return out ? *out : lookup_answer{};
+}
+
+TEST(static_resolver_lookup, txt_ptr_nodata_nxdomain_and_failures) {
+  boost::asio::io_context io;
+  static_resolver dns{io.get_executor(), 1};
+  ASSERT_TRUE(dns.add_txt("example.test", "v=spf1 -all"));
+  ASSERT_TRUE(dns.add_txt("_dmarc.example.test", "v=DMARC1; p=reject"));
+  ASSERT_TRUE(dns.add_ptr("10.2.0.192.in-addr.arpa", "mail.example.test"));
+  ASSERT_TRUE(dns.fail("broken.test", record_type::Txt, dns_status::TempFail));
+
+  auto a = raw(io, dns, "Example.Test.", record_type::Txt);
+  ASSERT_EQ(a.status, dns_status::Ok);
+  ASSERT_EQ(a.rdata.size(), 1u);
+  EXPECT_EQ(parse_txt_rdata(a.rdata[0]), "v=spf1 -all");
+  a = raw(io, dns, "_dmarc.example.test", record_type::Txt);
+  ASSERT_EQ(a.status, dns_status::Ok);
+  EXPECT_EQ(parse_txt_rdata(a.rdata[0]), "v=DMARC1; p=reject");
+  a = raw(io, dns, reverse_name(*ip_address::parse("192.0.2.10")), record_type::Ptr);
+  ASSERT_EQ(a.status, dns_status::Ok);
+  EXPECT_EQ(parse_ptr_rdata(a.rdata[0]), "mail.example.test");
+  EXPECT_EQ(raw(io, dns, "example.test", record_type::A).status, dns_status::NoData);
+  EXPECT_EQ(raw(io, dns, "nowhere.test", record_type::Txt).status, dns_status::NxDomain);
+  EXPECT_EQ(raw(io, dns, "broken.test", record_type::Txt).status, dns_status::TempFail);
+  EXPECT_EQ(raw(io, dns, "bad name.test", record_type::Txt).status, dns_status::NxDomain);
+}
+
+}  // namespace
+}  // namespace posthorn::dns

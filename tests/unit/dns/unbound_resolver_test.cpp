@@ -36,7 +36,10 @@ constexpr const char* k_zone = R"(
   local-data: "nullmx.test. 300 IN MX 0 ."
   local-data: "nullmx.test. 300 IN A 127.0.0.5"
   local-zone: "nomail.test." static
-  local-data: "nomail.test. 300 IN TXT \"no mail here\""
+  local-data: 'nomail.test. 300 IN TXT "no mail here"'
+  local-data: 'nomail.test. 300 IN TXT "v=spf1 " "-all"'
+  local-zone: "2.0.192.in-addr.arpa." static
+  local-data: "10.2.0.192.in-addr.arpa. 300 IN PTR mx1.example.test."
   local-zone: "xn--bcher-kva.test." static
   local-data: "xn--bcher-kva.test. 300 IN MX 5 mx.xn--bcher-kva.test."
   local-zone: "refused.test." always_refuse
@@ -128,6 +131,29 @@ TEST_F(unbound_resolver_test, mx_hosts_sorted_and_shuffled_among_equals) {
     firsts.insert(r.targets[0].host);
   }
   EXPECT_EQ(firsts.size(), 2u) << "equal preferences never changed places";
+}
+
+TEST_F(unbound_resolver_test, raw_txt_and_ptr_lookups) {
+  auto dns = make();
+  ASSERT_TRUE(dns);
+  std::optional<lookup_answer> txt, ptr, none;
+  dns->lookup("NoMail.Test.", record_type::Txt, [&](lookup_answer a) { txt = std::move(a); });
+  dns->lookup(reverse_name(*ip_address::parse("192.0.2.10")), record_type::Ptr,
+              [&](lookup_answer a) { ptr = std::move(a); });
+  dns->lookup("nothing.nomail.test", record_type::Txt,
+              [&](lookup_answer a) { none = std::move(a); });
+  run();
+  ASSERT_TRUE(txt && ptr && none);
+  ASSERT_EQ(txt->status, dns_status::Ok) << txt->detail;
+  std::set<std::string> texts;
+  for (const auto& r : txt->rdata) {
+    texts.insert(parse_txt_rdata(r).value_or("?"));
+  }
+  EXPECT_EQ(texts, (std::set<std::string>{"no mail here", "v=spf1 -all"}));
+  ASSERT_EQ(ptr->status, dns_status::Ok) << ptr->detail;
+  ASSERT_EQ(ptr->rdata.size(), 1u);
+  EXPECT_EQ(parse_ptr_rdata(ptr->rdata[0]), "mx1.example.test");
+  EXPECT_EQ(none->status, dns_status::NxDomain);
 }
 
 TEST_F(unbound_resolver_test, addresses_a_then_aaaa) {

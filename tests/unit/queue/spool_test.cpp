@@ -525,3 +525,59 @@ TEST(queue_ids, are_unique_across_threads) {
 
 }  // namespace
 }  // namespace posthorn::queue
+
+namespace posthorn::queue {
+namespace {
+
+// Header fields the checks add at the end of a message go in front of it, whether the
+// message is still in memory or was spilled; read_message() sees every octet in order
+// and recovery checks the rewritten file like any other (message CRC included).
+TEST(spool_prepend, in_memory_and_spilled_messages_get_the_fields_on_top) {
+  test::temp_dir tmp;
+  auto s = open_spool(tmp.path() / "spool");
+  ASSERT_TRUE(s);
+  const std::string fields = "Authentication-Results: mx.example.test; spf=pass\r\n";
+  for (const std::size_t lines : {3u, 40'000u}) {
+    const std::string message = sample_message(lines);
+    envelope env = test::full_envelope(s->new_id());
+    env.junk = true;
+    message_writer w = s->begin(env.id, 64 * 1024);
+    for (std::size_t at = 0; at < message.size(); at += 1000) {
+      w.append(std::string_view(message).substr(at, 1000));
+      if (w.wants_spill()) {
+        ASSERT_TRUE(w.spill().has_value());
+      }
+    }
+    EXPECT_EQ(w.spilled(), lines > 3);
+    ASSERT_TRUE(w.prepend(fields).has_value());
+    EXPECT_EQ(w.size(), fields.size() + message.size());
+    std::string seen;
+    std::size_t chunks = 0;
+    ASSERT_TRUE(read_message(w, [&](std::string_view c) {
+                  EXPECT_LE(c.size(), 64u * 1024u);
+                  seen += c;
+                  ++chunks;
+                }).has_value());
+    EXPECT_EQ(seen, fields + message);
+    if (lines > 3) {
+      EXPECT_GT(chunks, 1u);
+    }
+    ASSERT_TRUE(s->commit(env, std::move(w)).has_value());
+    auto m = s->open_message(env.id);
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ((*m)->contents(), fields + message);
+  }
+  // Nothing left in incoming/ (the rewrite's temporary was renamed over the old file).
+  EXPECT_TRUE(names_in(tmp.path() / "spool" / "incoming").empty());
+  auto again = open_spool(tmp.path() / "spool");
+  auto recovered = again->recover();
+  ASSERT_TRUE(recovered.has_value());
+  ASSERT_EQ(recovered->size(), 2u);
+  for (const envelope& e : *recovered) {
+    EXPECT_TRUE(e.junk);
+  }
+  EXPECT_TRUE(names_in(tmp.path() / "spool" / "corrupt").empty());
+}
+
+}  // namespace
+}  // namespace posthorn::queue

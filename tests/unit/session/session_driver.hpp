@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -49,10 +50,24 @@ class session_driver : public testing::Test {
       std::string pending(piece);
       do {
         std::string_view v = pending;
-        const action a = session_->feed(v);
+        action a = session_->feed(v);
         pending.erase(0, pending.size() - v.size());
         replies += session_->output();
         session_->output().clear();
+        if (a == action::Check) {
+          // What the connection driver does with the check chain (checks.hpp), with
+          // checker_ standing in for the modules.
+          ++checks_;
+          steps_seen_.push_back(session_->check_wanted().step);
+          check_verdict verdict = checker_ ? checker_(*session_) : check_verdict{};
+          if (session_->check_wanted().step == check_step::Message && !verdict.refuse) {
+            EXPECT_TRUE(session_->message().prepend(verdict.prepend).has_value());
+            verdict.prepend.clear();
+          }
+          a = session_->check_done(std::move(verdict));
+          replies += session_->output();
+          session_->output().clear();
+        }
         if (a == action::Spill) {
           ++spills_;
           session_->spill_done(session_->message().spill());
@@ -103,6 +118,10 @@ class session_driver : public testing::Test {
   std::unique_ptr<session> session_;
   std::vector<queue::envelope> committed_;
   int spills_ = 0;
+  // The check seam: the verdict for each Check action (none: an empty verdict).
+  std::function<check_verdict(session&)> checker_;
+  int checks_ = 0;
+  std::vector<check_step> steps_seen_;
 };
 
 }  // namespace posthorn::smtp::testing_support
