@@ -22,6 +22,7 @@
 #include "app/reload.hpp"
 #include "auth/limiter.hpp"
 #include "auth/scram.hpp"
+#include "delivery/lmtp_agent.hpp"
 #include "delivery/local.hpp"
 #include "delivery/maildir.hpp"
 #include "delivery/remote.hpp"
@@ -250,14 +251,21 @@ int run_serve(const config::config& cfg_in, const serve_options& opts) {
     return 1;
   }
   delivery::remote_agent remote(io.get_executor(), cfg, **resolver, *client_tls);
+  // [mailbox] lmtp: local recipients go to that LMTP server instead of the Maildirs.
+  delivery::lmtp_agent lmtp(io);
 
   queue::scheduler* sched_ptr = nullptr;
   smtp::server_context* ctx_ptr = nullptr;
   queue::scheduler scheduler(
       **spool, cfg->queue,
-      [&ctx_ptr](std::vector<queue::scheduler::attempt>& batch,
-                 const std::function<void()>& record) {
-        deliver_locally(*ctx_ptr->cfg.load(), batch, record);  // the live config (SIGHUP)
+      [&ctx_ptr, &lmtp](std::vector<queue::scheduler::attempt>& batch,
+                        const std::function<void()>& record) {
+        const auto live = ctx_ptr->cfg.load();  // the live config (SIGHUP)
+        if (!live->mailbox.lmtp.empty()) {
+          lmtp.deliver(*live, batch, unix_now(), record);
+        } else {
+          deliver_locally(*live, batch, record);
+        }
       },
       2, unix_now,
       [&remote](std::vector<queue::scheduler::remote_attempt>& batch, std::function<void()> done) {

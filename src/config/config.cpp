@@ -89,6 +89,7 @@ class loader {
   status read_domains(const toml::node& v, config& cfg) const;
   status read_accounts(const toml::node& v, config& cfg) const;
   status read_mailbox(const toml::node& v, config& cfg);
+  status read_lmtp(const toml::node& v, const std::string& key, mailbox_config& m) const;
   status read_relay(const toml::node& v, config& cfg);
   status read_dns(const toml::node& v, config& cfg) const;
   status read_queue(const toml::node& v, config& cfg) const;
@@ -282,6 +283,8 @@ status loader::read_listen(const toml::node& v, config& cfg) const {
               l.role = listener_role::Submission;
             } else if (role == "submissions") {
               l.role = listener_role::Submissions;
+            } else if (role == "lmtp") {
+              l.role = listener_role::Lmtp;
             } else if (role == "pop3") {
               l.role = listener_role::Pop3;
             } else if (role == "pop3s") {
@@ -289,7 +292,7 @@ status loader::read_listen(const toml::node& v, config& cfg) const {
             } else {
               return fail(value.source(), key,
                           "unknown role \"" + role +
-                              "\" (expected mx, submission, submissions, pop3 or pop3s)");
+                              "\" (expected mx, submission, submissions, lmtp, pop3 or pop3s)");
             }
             return {};
           }
@@ -432,6 +435,9 @@ status loader::read_mailbox(const toml::node& v, config& cfg) {
           }
           return {};
         }
+        if (k == "lmtp") {
+          return read_lmtp(value, key, cfg.mailbox);
+        }
         if (k == "junk_folder") {
           if (auto s = read_string(value, key, cfg.mailbox.junk_folder); !s) {
             return s;
@@ -446,6 +452,31 @@ status loader::read_mailbox(const toml::node& v, config& cfg) {
         }
         return unknown_key(k, key, value);
       });
+}
+
+status loader::read_lmtp(const toml::node& v, const std::string& key, mailbox_config& m) const {
+  if (auto s = read_string(v, key, m.lmtp); !s) {
+    return s;
+  }
+  m.lmtp_socket.clear();
+  m.lmtp_endpoint = host_port{"", 0};
+  if (m.lmtp.empty()) {
+    return {};
+  }
+  if (m.lmtp.starts_with("unix:")) {
+    const std::string path = m.lmtp.substr(5);
+    if (path.empty()) {
+      return fail(v.source(), key, "expected \"unix:/path\" with a path");
+    }
+    m.lmtp_socket = resolve(fs::path(path));
+    return {};
+  }
+  const auto hp = host_port::parse(m.lmtp);
+  if (!hp || hp->host.empty() || hp->port == 0) {
+    return fail(v.source(), key, "expected \"unix:/path\", \"host:port\" or \"\"");
+  }
+  m.lmtp_endpoint = *hp;
+  return {};
 }
 
 status loader::read_relay(const toml::node& v, config& cfg) {
@@ -633,6 +664,9 @@ status loader::read_auth(const toml::node& v, config& cfg) const {
         }
         if (k == "failure_window") {
           return read_duration(value, key, cfg.auth.failure_window, false);
+        }
+        if (k == "dovecot_socket") {
+          return read_path(value, key, cfg.auth.dovecot_socket);
         }
         return unknown_key(k, key, value);
       });

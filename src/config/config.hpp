@@ -19,9 +19,9 @@ using seconds = std::chrono::seconds;
 namespace fs = std::filesystem;
 
 // pop3 and pop3s serve the Maildirs over POP3 (docs/pop3.md); pop3s with implicit TLS.
-enum class listener_role { Mx, Submission, Submissions, Pop3, Pop3s };
+enum class listener_role { Mx, Submission, Submissions, Lmtp, Pop3, Pop3s };
 
-// "mx", "submission", "submissions", "pop3", "pop3s".
+// "mx", "submission", "submissions", "lmtp", "pop3", "pop3s".
 inline const char* role_name(listener_role r) {
   switch (r) {
     case listener_role::Mx:
@@ -30,6 +30,8 @@ inline const char* role_name(listener_role r) {
       return "submission";
     case listener_role::Submissions:
       return "submissions";
+    case listener_role::Lmtp:
+      return "lmtp";
     case listener_role::Pop3:
       return "pop3";
     case listener_role::Pop3s:
@@ -80,6 +82,11 @@ struct accounts_config {
 
 struct mailbox_config {
   fs::path maildir_root = "var/mail";
+  // "" = write the Maildirs ourselves; "unix:/path" or "host:port" = hand local mail to
+  // that LMTP server (RFC 2033), such as Dovecot's lmtp, instead (as written).
+  std::string lmtp;
+  fs::path lmtp_socket;             // parsed from "unix:/path" (resolved); empty otherwise
+  host_port lmtp_endpoint{"", 0};  // parsed from "host:port"; port 0 otherwise
   // The Maildir++ folder (<mailbox>/.<name>/) for mail judged spam; "" = the inbox.
   std::string junk_folder = "Junk";
 };
@@ -135,6 +142,9 @@ struct smtp_config {
 struct auth_config {
   std::uint32_t max_failures = 5;                     // per client in failure_window; 0 = no block
   seconds failure_window = std::chrono::minutes(15);  // sliding window for max_failures
+  // Dovecot's auth-client socket: passwords are checked by Dovecot (its passdb) instead
+  // of the users file; empty = the users file. SASL then offers PLAIN and LOGIN only.
+  fs::path dovecot_socket;
 };
 
 // Which envelope senders an authenticated client may use on submission.

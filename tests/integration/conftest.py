@@ -168,6 +168,7 @@ class Server:
     passwords: dict = field(default_factory=dict)
     # Extra environment for the server process (the fault shim's LD_PRELOAD, issue 13).
     env: dict = field(default_factory=dict)
+    mailbox_options: dict = field(default_factory=dict)  # more [mailbox] keys (lmtp, ...)
 
     ports: list = field(default_factory=list)
     proc: subprocess.Popen | None = None
@@ -230,6 +231,7 @@ class Server:
             "",
             "[mailbox]",
             f"maildir_root = {toml_str(self.maildir_root)}",
+            *[f"{k} = {toml_value(v)}" for k, v in self.mailbox_options.items()],
             "",
             "[relay]",
             "smarthost = " + toml_str(f"127.0.0.1:{self.dead_port}" if self.smarthost is None

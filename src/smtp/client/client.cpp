@@ -48,8 +48,9 @@ client_outcome ours(queue::rcpt_status status, std::string_view dsn, std::string
 }  // namespace
 
 client::client(std::string hostname, bool tls_available,
-               std::shared_ptr<const client_credentials> credentials)
+               std::shared_ptr<const client_credentials> credentials, client_dialect dialect)
     : hostname_(std::move(hostname)),
+      dialect_(dialect),
       tls_available_(tls_available),
       credentials_(std::move(credentials)) {
   // The name goes on the EHLO line: nothing in it may end that line early.
@@ -233,15 +234,21 @@ client_action client::on_reply(const reply& r) {
         return fail_connection(from_reply(r, outcome_source::Connection), true);
       }
       greeting_ = r;
-      send(step::Ehlo, "EHLO " + hostname_ + "\r\n");
+      send(step::Ehlo, hello());
       return client_action::Read;
 
     case step::Ehlo:
       if (cls == 2) {
         ext_ = parse_ehlo(r);
+        if (dialect_ == client_dialect::Lmtp) {
+          // BDAT LAST would also take one reply per recipient (RFC 3030 §4.2 with RFC
+          // 2033); DATA is what every LMTP server has.
+          ext_.chunking = false;
+          ext_.binarymime = false;
+        }
         return greeted();
       }
-      if (cls == 5) {
+      if (cls == 5 && dialect_ == client_dialect::Smtp) {
         // RFC 5321 §3.2: a server that does not know EHLO answers 500/502 (some say
         // 501, 550 or 554); fall back to HELO without extensions.
         send(step::Helo, "HELO " + hostname_ + "\r\n");
@@ -318,6 +325,11 @@ client_action client::on_reply(const reply& r) {
       return more();
 
     case step::Dot:
+      if (dialect_ == client_dialect::Lmtp) {
+        // RFC 2033 §4.2: one reply per recipient accepted at RCPT, in that order.
+        decide(cmd.rcpt, from_reply(r, outcome_source::Peer));
+        return awaiting_.empty() ? finish_transaction() : client_action::Read;
+      }
       // RFC 5321 §4.2.5: the reply to the end of data decides for every recipient
       // accepted at RCPT; 2xx means the peer took responsibility.
       for (const std::size_t i : txn_.accepted) {
@@ -478,7 +490,7 @@ client_action client::tls_done(bool ok, std::string_view why) {
   ext_ = peer_extensions{};
   reader_.reset();
   enter_state(conn_state::Opening);
-  send(step::Ehlo, "EHLO " + hostname_ + "\r\n");
+  send(step::Ehlo, hello());
   return client_action::Read;
 }
 
@@ -688,8 +700,18 @@ client_action client::more() {
   encoder_.finish(out_);
   txn_.data_sent = true;
   enter_state(conn_state::Busy);
-  awaiting_.push_back(sent{step::Dot});
+  if (dialect_ == client_dialect::Lmtp) {
+    for (const std::size_t i : txn_.accepted) {
+      awaiting_.push_back(sent{step::Dot, i});
+    }
+  } else {
+    awaiting_.push_back(sent{step::Dot});
+  }
   return client_action::Read;
+}
+
+std::string client::hello() const {
+  return (dialect_ == client_dialect::Lmtp ? "LHLO " : "EHLO ") + hostname_ + "\r\n";
 }
 
 void client::decide(std::size_t rcpt, client_outcome o) {

@@ -138,6 +138,10 @@ struct client_credentials {
   auth::secret password;
 };
 
+// SMTP (RFC 5321), or LMTP (RFC 2033): LHLO instead of EHLO, no HELO fallback, no BDAT,
+// and after the data one reply per recipient accepted at RCPT, in RCPT order (§4.2).
+enum class client_dialect : std::uint8_t { Smtp, Lmtp };
+
 class client {
  public:
   // `hostname` is ours, for EHLO and HELO. `tls_available`: the driver can run a TLS
@@ -147,7 +151,8 @@ class client {
   // when the peer refuses the login, the connection fails with a temporary 4.7.x outcome
   // (a wrong password is the operator's to fix; the queue keeps the mail meanwhile).
   client(std::string hostname, bool tls_available,
-         std::shared_ptr<const client_credentials> credentials = {});
+         std::shared_ptr<const client_credentials> credentials = {},
+         client_dialect dialect = client_dialect::Smtp);
 
   // Consumes reply bytes from the front of `in` until they run out or an action other
   // than Read is due; the driver keeps what is left and feeds it after that action
@@ -258,8 +263,11 @@ class client {
   client_action fail_all_local(std::string_view dsn, std::string_view text);
   client_action idle_action() const;
   void decide(std::size_t rcpt, client_outcome o);
+  // "EHLO name\r\n", or "LHLO name\r\n" in LMTP.
+  std::string hello() const;
 
   std::string hostname_;
+  client_dialect dialect_ = client_dialect::Smtp;
   bool tls_available_ = false;
   bool tls_active_ = false;
   std::shared_ptr<const client_credentials> credentials_;

@@ -26,6 +26,7 @@
 #include "policy/credentials.hpp"
 #include "queue/delivery_metrics.hpp"
 #include "smtp/proto/proxy_header.hpp"
+#include "smtp/server/connection_dovecot.hpp"
 #include "smtp/server/listener.hpp"
 #include "smtp/server/session.hpp"
 #include "tls/session_info.hpp"
@@ -532,6 +533,17 @@ awaitable<void> run_connection(Socket socket, server_context& ctx, config::liste
         if (u != nullptr) {
           login = u->address;
         }
+      } else if (!cfg.auth.dovecot_socket.empty()) {
+        // Dovecot's passdb decides, asynchronously; when it cannot, 454 4.7.0.
+        auto v = co_await dovecot_verify(sock.get_executor(), cfg, creds, ip, s.tls_active());
+        if (!v) {
+          spdlog::warn("event=auth-unavailable client=[{}] user=\"{}\" reason=\"{}\"", ip,
+                       std::string(creds.authcid), v.error());
+          s.auth_unavailable();
+          a = feed_pending();
+          continue;
+        }
+        login = std::move(*v);
       } else {
         login = co_await run_blocking(ctx.blocking, [&checker, &creds] {
           return checker.authenticate(creds.authcid, creds.password);

@@ -107,6 +107,7 @@ session_settings session_settings::from(const config::config& cfg, const config:
   s.role = l.role;
   s.allow_plaintext_auth = l.allow_plaintext_auth;
   s.sender_policy = cfg.submission.sender_policy;
+  s.scram = cfg.auth.dovecot_socket.empty();
   return s;
 }
 
@@ -115,7 +116,12 @@ session::session(session_settings settings, std::shared_ptr<const policy::accoun
     : settings_(std::move(settings)),
       accounts_(std::move(accounts)),
       env_api_(env),
-      peer_(std::move(peer)) {}
+      peer_(std::move(peer)) {
+  if (lmtp()) {
+    peer_.trusted = false;      // LMTP delivers locally, never relays
+    settings_.check_steps = 0;  // the MTA handing mail over did the checking
+  }
+}
 
 void session::greet() { send(reply{220, "", {settings_.hostname + " ESMTP posthorn"}}); }
 
@@ -328,6 +334,10 @@ action session::feed_command(std::string_view& in) {
 
 void session::dispatch(const command& c) {
   answering_ = c.v;
+  if (lmtp()) {
+    dispatch_lmtp(c);
+    return;
+  }
   const handler_entry* e = find_entry(c.v);
   if (e == nullptr) {
     error_reply(500, "5.5.2", "Error: command not recognized");
@@ -403,8 +413,9 @@ void session::on_ehlo(const command& c) {
   r.lines.push_back("ETRN");      // RFC 1985 §3
   // RFC 4954 §4: no AUTH over plain text unless the listener allows it.
   if (!auth_user_ && (tls_active_ || settings_.allow_plaintext_auth)) {
-    r.lines.push_back("AUTH " +
-                      std::string(auth::advertised_mechanisms_with_scram(scram_plus_offered())));
+    r.lines.push_back("AUTH " + std::string(settings_.scram ? auth::advertised_mechanisms_with_scram(
+                                                                  scram_plus_offered())
+                                                            : auth::advertised_mechanisms()));
   }
   if (settings_.tls_available && !tls_active_) {
     r.lines.push_back("STARTTLS");  // RFC 3207 §4.2: not after TLS is up
@@ -479,7 +490,9 @@ void session::tls_started(std::string info, auth::channel_bindings bindings) {
   scram_login_.reset();
 }
 
-bool session::submission() const { return settings_.role != config::listener_role::Mx; }
+bool session::submission() const {
+  return settings_.role != config::listener_role::Mx && !lmtp();
+}
 
 // --- AUTH (RFC 4954) ------------------------------------------------------------------
 
@@ -508,7 +521,8 @@ void session::on_auth(const command& c) {
   }
   auto mech = auth::parse_mechanism(name);
   // -PLUS is offered only where there is channel binding data (TLS).
-  if (!mech || (*mech == auth::mechanism::ScramSha256Plus && !scram_plus_offered())) {
+  if (!mech || (*mech == auth::mechanism::ScramSha256Plus && !scram_plus_offered()) ||
+      (!settings_.scram && *mech != auth::mechanism::Plain && *mech != auth::mechanism::Login)) {
     error_reply(504, "5.5.4", "Error: unrecognized authentication type");
     return;
   }
@@ -735,7 +749,7 @@ action session::finish_message(const content_scanner& content) {
   m_received_bytes.inc(content.size());
   auto refuse = [&](int code, std::string_view enhanced, std::string_view text) {
     m_messages_rejected.inc();
-    error_reply(code, enhanced, text);
+    message_reply(code, enhanced, text, true);
     reset_transaction();
     return mode_ == input_mode::Closed ? action::Close : action::Read;
   };
@@ -851,10 +865,10 @@ void session::commit_done(result<void> r) {
   if (r) {
     ++stats_.messages;
     m_messages_accepted.inc();
-    reply_with(250, "2.0.0", "Ok: queued as " + env_.id);
+    message_reply(250, "2.0.0", "Ok: queued as " + env_.id, false);
   } else {
     m_messages_rejected.inc();  // the driver logs why (event=commit-failed)
-    reply_with(451, "4.3.0", "Error: queue file write error");
+    message_reply(451, "4.3.0", "Error: queue file write error", false);
   }
   end_message();
 }

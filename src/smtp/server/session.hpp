@@ -41,6 +41,9 @@ struct session_settings {
   bool allow_plaintext_auth = false;  // AUTH without TLS (never by default)
   config::sender_rule sender_policy = config::sender_rule::Own;
   bool xclient_allowed = false;  // the client is in [smtp] xclient_networks: XCLIENT offered
+  // SCRAM offered: the users file holds the secrets. False with [auth] dovecot_socket,
+  // whose check takes a password (PLAIN and LOGIN only).
+  bool scram = true;
   // The steps (step_bit(check_step)) at which the driver runs the check chain
   // (checks.hpp): the session returns action::Check there. 0: none.
   unsigned check_steps = 0;
@@ -131,6 +134,8 @@ class session {
   const auth::sasl_verify& auth_credentials() const { return verify_; }
   // The verdict on auth_credentials(): the account logged in, or nullopt (535).
   void auth_done(std::optional<mail::address> login);
+  // The password could not be checked now (Dovecot's auth down or slow): 454 4.7.0.
+  void auth_unavailable();
   // Valid while a NewClient action is pending.
   const client_change& pending_client() const { return xclient_; }
   // The driver's verdict on pending_client(): `trusted` from [relay] trusted_networks;
@@ -293,6 +298,12 @@ class session {
   void on_xclient(const command& c);
   std::optional<mail::address> xclient_login(std::string_view name) const;
   void on_etrn(const command& c);
+  // LMTP (RFC 2033, session_lmtp.cpp): the role lmtp's dispatch, LHLO, and the replies at
+  // the end of a message, one per recipient accepted at RCPT (one reply in SMTP).
+  void dispatch_lmtp(const command& c);
+  void on_lhlo(const command& c);
+  void message_reply(int code, std::string_view enhanced, std::string_view text, bool error);
+  bool lmtp() const { return settings_.role == config::listener_role::Lmtp; }
   void step_sasl();
   action feed_sasl(std::string_view& in);
   bool scram_plus_offered() const { return tls_active_ && bindings_.any(); }
@@ -348,6 +359,7 @@ class session {
   auth::channel_bindings bindings_;  // of the TLS connection, for SCRAM-SHA-256-PLUS
   // SCRAM's proof matched: the login, once the client answers the server-final 334.
   std::optional<mail::address> scram_login_;
+  std::vector<std::string> lmtp_rcpts_;  // LMTP: each RCPT answered 250, in order
   bool verify_pending_ = false;
   etrn_request etrn_;
   bool etrn_pending_ = false;

@@ -240,7 +240,12 @@ void session::on_rcpt(const command& c) {
       break;
     case policy::recipient_kind::Relay:
       // We are a backup MX for this domain ([domains] relay): from anyone, like a
-      // local recipient, and relayed to the domain's MX hosts.
+      // local recipient, and relayed to the domain's MX hosts. Not over LMTP.
+      if (lmtp()) {
+        ++stats_.recipients_rejected;
+        error_reply(550, "5.7.1", who + ": Relaying denied");
+        return;
+      }
       local = false;
       break;
   }
