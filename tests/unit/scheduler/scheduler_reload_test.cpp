@@ -38,9 +38,10 @@ class SchedulerReloadTest : public testing_support::spool_fixture {
         },
         2, [this] { return now_.load(); }, scheduler::remote_fn{},
         [this](const envelope& env, const message_reader&, report_kind kind,
-               const std::vector<std::size_t>& rcpts) {
+               const std::vector<std::size_t>& rcpts) -> result<void> {
           std::lock_guard lock(mu_);
           reports_.push_back(report{env, kind, rcpts});
+          return {};
         });
   }
 
