@@ -28,8 +28,12 @@ bool name_char(char c) {
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Checks the labels of a text name without its trailing dot and lower-cases it.
-std::optional<std::string> checked_name(std::string_view name) {
+// Any printable ASCII but '\\' (raw query names: SPF macro expansions, DNS lists).
+bool raw_name_char(char c) { return c > ' ' && c < 0x7f && c != '\\'; }
+
+// Checks the labels of a text name without its trailing dot and lower-cases it; each
+// octet must satisfy `allowed`.
+std::optional<std::string> checked_name(std::string_view name, bool (*allowed)(char) = name_char) {
   if (name.empty() || name.size() > k_max_name_text) {
     return std::nullopt;
   }
@@ -42,7 +46,7 @@ std::optional<std::string> checked_name(std::string_view name) {
         return std::nullopt;
       }
       label = 0;
-    } else if (name_char(c)) {
+    } else if (allowed(c)) {
       if (++label > k_max_label) {
         return std::nullopt;
       }
@@ -157,31 +161,7 @@ std::optional<std::string> raw_query_name(std::string_view name) {
   if (name.ends_with('.')) {
     name.remove_suffix(1);
   }
-  if (name.empty() || name.size() > k_max_name_text) {
-    return std::nullopt;
-  }
-  std::string out;
-  out.reserve(name.size());
-  std::size_t label = 0;
-  for (const char c : name) {
-    if (c == '.') {
-      if (label == 0) {
-        return std::nullopt;
-      }
-      label = 0;
-    } else if (c > ' ' && c < 0x7f && c != '\\') {
-      if (++label > k_max_label) {
-        return std::nullopt;
-      }
-    } else {
-      return std::nullopt;
-    }
-    out.push_back(lower(c));
-  }
-  if (label == 0) {
-    return std::nullopt;
-  }
-  return out;
+  return checked_name(name, raw_name_char);
 }
 
 std::string reverse_name(const ip_address& a, std::string_view zone) {
